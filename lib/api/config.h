@@ -1,0 +1,14 @@
+/* The layout behind the opaque agentvm_config, shared by the api/ files only. */
+#ifndef AGENTVM_API_CONFIG_H
+#define AGENTVM_API_CONFIG_H
+
+#include "vmm/machine.h"
+
+struct agentvm_config {
+	struct machine_config machine; /* its strings point at the owned copies below */
+	char *kernel_path;
+	char *initrd_path;
+	char *cmdline;
+};
+
+#endif

@@ -1,0 +1,85 @@
+/* agentvm_vm_*: the public VM handle over struct machine. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "agentvm.h"
+#include "api/config.h"
+#include "util/error.h"
+#include "vmm/machine.h"
+
+struct agentvm_vm {
+	struct machine *machine;
+};
+
+int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out)
+{
+	agentvm_vm *vm;
+	int err;
+
+	error_clear();
+	if (!cfg || !out)
+		return error_set(-EINVAL, "agentvm_vm_new: cfg or out is NULL");
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return error_set(-ENOMEM, "out of memory for a VM");
+	err = machine_create(&cfg->machine, &vm->machine);
+	if (err) {
+		free(vm);
+		return err;
+	}
+	*out = vm;
+	return 0;
+}
+
+int agentvm_vm_start(agentvm_vm *vm)
+{
+	error_clear();
+	if (!vm)
+		return error_set(-EINVAL, "agentvm_vm_start: vm is NULL");
+	return machine_start(vm->machine);
+}
+
+static agentvm_exit_reason public_reason(enum machine_end_reason reason)
+{
+	switch (reason) {
+	case MACHINE_END_POWEROFF:
+		return AGENTVM_EXIT_POWEROFF;
+	case MACHINE_END_REBOOT:
+		return AGENTVM_EXIT_REBOOT;
+	case MACHINE_END_KILLED:
+		return AGENTVM_EXIT_KILLED;
+	default:
+		return AGENTVM_EXIT_CRASH;
+	}
+}
+
+int agentvm_vm_wait(agentvm_vm *vm, int timeout_ms, agentvm_exit_reason *reason_out)
+{
+	enum machine_end_reason reason;
+	int err;
+
+	error_clear();
+	if (!vm)
+		return error_set(-EINVAL, "agentvm_vm_wait: vm is NULL");
+	err = machine_wait(vm->machine, timeout_ms, &reason);
+	if (!err && reason_out)
+		*reason_out = public_reason(reason);
+	return err;
+}
+
+int agentvm_vm_kill(agentvm_vm *vm)
+{
+	error_clear();
+	if (!vm)
+		return error_set(-EINVAL, "agentvm_vm_kill: vm is NULL");
+	machine_request_end(vm->machine, MACHINE_END_KILLED, NULL);
+	return 0;
+}
+
+void agentvm_vm_free(agentvm_vm *vm)
+{
+	if (!vm)
+		return;
+	machine_destroy(vm->machine);
+	free(vm);
+}

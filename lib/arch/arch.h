@@ -1,0 +1,42 @@
+/*
+ * What the architecture-neutral VMM asks of an architecture: a RAM layout,
+ * VM-wide setup (interrupt controller, timers), its platform devices, loading
+ * the kernel and building boot tables, and per-vCPU setup. x86_64 and aarch64
+ * each implement this once; nothing outside lib/arch/ knows which one runs.
+ */
+#ifndef AGENTVM_ARCH_ARCH_H
+#define AGENTVM_ARCH_ARCH_H
+
+#include <stdint.h>
+
+#include "kvm/memory.h"
+#include "util/file.h"
+
+#if defined(__x86_64__)
+#include "arch/x86_64/arch_machine.h"
+#else
+#error "libagentvm supports x86_64 hosts only so far"
+#endif
+
+struct machine;
+
+/* Guest-physical RAM ranges for `ram_bytes` of memory; returns how many were written. */
+unsigned int arch_memory_layout(uint64_t ram_bytes, struct memory_region *out);
+
+/* VM-wide KVM setup that must precede vCPU creation. */
+int arch_vm_init(struct machine *m);
+
+/* Put the platform's devices (console, reset, power) on the machine's buses. */
+int arch_devices_init(struct machine *m);
+
+/* Load kernel and initrd, write the command line (the architecture's own options, then `extra`) and boot tables. */
+int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
+		      const struct mapped_file *initrd, const char *extra_cmdline);
+
+/* Per-vCPU setup after KVM_CREATE_VCPU: CPUID, and for vCPU 0 the boot register state. */
+int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd);
+
+/* Release what the arch_* calls allocated. */
+void arch_machine_destroy(struct arch_machine *arch);
+
+#endif

@@ -1,0 +1,146 @@
+/* The x86_64 side of arch/arch.h: a PC without a PC's legacy, booted the 64-bit Linux way. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "arch/arch.h"
+#include "arch/x86_64/acpi_tables.h"
+#include "arch/x86_64/boot_params.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/kernel_loader.h"
+#include "arch/x86_64/layout.h"
+#include "devices/acpi_power.h"
+#include "devices/i8042.h"
+#include "util/error.h"
+#include "vmm/machine.h"
+
+/*
+ * Our part of the kernel command line. `8250.nr_uarts=1`: only COM1 exists, so
+ * the driver need not probe three absent ports. `panic=-1`: a panicking guest
+ * reboots at once, which ends the VM instead of hanging it. `quiet`: every
+ * console byte is a VM exit; callers wanting kernel messages append
+ * `loglevel=7`, which wins because it comes later.
+ */
+static const char x86_base_cmdline[] = "console=ttyS0 8250.nr_uarts=1 panic=-1 quiet";
+
+unsigned int arch_memory_layout(uint64_t ram_bytes, struct memory_region *out)
+{
+	if (ram_bytes <= X86_MMIO_HOLE_START) {
+		out[0] = (struct memory_region){ .gpa = 0, .size = ram_bytes };
+		return 1;
+	}
+	out[0] = (struct memory_region){ .gpa = 0, .size = X86_MMIO_HOLE_START };
+	out[1] = (struct memory_region){ .gpa = X86_MMIO_HOLE_END,
+					 .size = ram_bytes - X86_MMIO_HOLE_START };
+	return 2;
+}
+
+int arch_vm_init(struct machine *m)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int vm = m->kvm.vm_fd;
+	int err;
+
+	err = kvm_require(&m->kvm, KVM_CAP_IRQCHIP, "an in-kernel irqchip (KVM_CAP_IRQCHIP)");
+	if (err)
+		return err;
+	if (ioctl(vm, KVM_SET_TSS_ADDR, (unsigned long)X86_KVM_TSS_ADDR) < 0)
+		return error_set_errno(-errno, "KVM_SET_TSS_ADDR");
+	if (kvm_capability(&m->kvm, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+		uint64_t identity = X86_KVM_IDENTITY_MAP_ADDR;
+
+		if (ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+			return error_set_errno(-errno, "KVM_SET_IDENTITY_MAP_ADDR");
+	}
+	if (ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0)
+		return error_set_errno(-errno, "KVM_CREATE_IRQCHIP");
+	/* Linux skips the PIT on hardware-reduced ACPI, but a guest that looks still finds one. */
+	if (kvm_capability(&m->kvm, KVM_CAP_PIT2) > 0 && ioctl(vm, KVM_CREATE_PIT2, &pit) < 0)
+		return error_set_errno(-errno, "KVM_CREATE_PIT2");
+
+	m->arch.tsc_deadline = kvm_capability(&m->kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	return x86_cpuid_supported(m->kvm.sys_fd, &m->arch.cpuid);
+}
+
+int arch_devices_init(struct machine *m)
+{
+	int err;
+
+	err = bus_register(&m->pio_bus, X86_COM1_PORT, UART_8250_REGISTER_SPAN, &uart_8250_ops, &m->uart);
+	if (!err)
+		err = bus_register(&m->pio_bus, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1,
+				   &i8042_ops, &m->events);
+	if (!err)
+		err = bus_register(&m->pio_bus, X86_ACPI_POWER_PORT, ACPI_POWER_SPAN, &acpi_power_ops,
+				   &m->events);
+	return err;
+}
+
+static int compose_cmdline(char *buf, size_t size, const char *extra)
+{
+	int n = snprintf(buf, size, "%s%s%s", x86_base_cmdline, extra && *extra ? " " : "",
+			 extra ? extra : "");
+
+	if (n < 0 || (size_t)n >= size)
+		return error_set(-EINVAL, "kernel command line is over %zu bytes", size - 1);
+	return 0;
+}
+
+int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
+		      const struct mapped_file *initrd, const char *extra_cmdline)
+{
+	char cmdline[X86_CMDLINE_MAX];
+	struct x86_boot_info info = { .cmdline = cmdline };
+	struct x86_kernel k;
+	int err;
+
+	err = compose_cmdline(cmdline, sizeof(cmdline), extra_cmdline);
+	if (err)
+		return err;
+	err = x86_kernel_load(&m->memory, kernel->data, kernel->size, &k);
+	if (err)
+		return err;
+	if (initrd) {
+		err = x86_initrd_place(&m->memory, &k, initrd->size, &info.initrd_addr);
+		if (err)
+			return err;
+		memcpy(guest_memory_ptr(&m->memory, info.initrd_addr, initrd->size), initrd->data,
+		       initrd->size);
+		info.initrd_size = initrd->size;
+	}
+	err = x86_acpi_tables_write(&m->memory, m->nvcpus, &info.rsdp_addr);
+	if (!err)
+		err = x86_boot_params_write(&m->memory, &k, &info);
+	if (!err)
+		err = x86_boot_page_tables_write(&m->memory);
+	if (!err)
+		m->arch.entry = k.entry;
+	return err;
+}
+
+int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd)
+{
+	struct kvm_cpuid2 *src = m->arch.cpuid;
+	size_t size = sizeof(*src) + src->nent * sizeof(src->entries[0]);
+	struct kvm_cpuid2 *cpuid = malloc(size);
+	int err = 0;
+
+	if (!cpuid)
+		return error_set(-ENOMEM, "out of memory for CPUID");
+	memcpy(cpuid, src, size);
+	x86_cpuid_for_vcpu(cpuid, index, m->nvcpus, m->arch.tsc_deadline);
+	if (ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
+		err = error_set_errno(-errno, "KVM_SET_CPUID2 on vCPU %u", index);
+	free(cpuid);
+	if (!err && index == 0)
+		err = x86_boot_vcpu_setup(vcpu_fd, m->arch.entry);
+	return err;
+}
+
+void arch_machine_destroy(struct arch_machine *arch)
+{
+	free(arch->cpuid);
+	arch->cpuid = NULL;
+}

@@ -1,0 +1,268 @@
+#define _GNU_SOURCE
+#include "vmm/machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvm/irq.h"
+#include "util/error.h"
+#include "vmm/kick.h"
+#include "vmm/vcpu.h"
+
+static void machine_event_request(void *ctx, enum machine_event event)
+{
+	machine_request_end(ctx, event == MACHINE_EVENT_POWEROFF ? MACHINE_END_POWEROFF
+								 : MACHINE_END_REBOOT,
+			    NULL);
+}
+
+static int config_check(const struct machine_config *cfg)
+{
+	if (!cfg->kernel_path || !*cfg->kernel_path)
+		return error_set(-EINVAL, "no kernel set: call agentvm_config_set_kernel() first");
+	if (cfg->vcpus < 1 || cfg->vcpus > MACHINE_MAX_VCPUS)
+		return error_set(-EINVAL, "%u vCPUs requested; 1 to %d are supported", cfg->vcpus,
+				 MACHINE_MAX_VCPUS);
+	if (cfg->memory_mib < MACHINE_MIN_MEMORY_MIB || cfg->memory_mib > MACHINE_MAX_MEMORY_MIB)
+		return error_set(-EINVAL, "%u MiB of memory requested; %d to %d MiB are supported",
+				 cfg->memory_mib, MACHINE_MIN_MEMORY_MIB, MACHINE_MAX_MEMORY_MIB);
+	return 0;
+}
+
+static int console_init(struct machine *m, const struct machine_config *cfg)
+{
+	m->console.fn = cfg->console_fn;
+	m->console.payload = cfg->console_payload;
+	if (cfg->console_fn || cfg->console_fd < 0)
+		return 0;
+	m->console.fd = fcntl(cfg->console_fd, F_DUPFD_CLOEXEC, 3);
+	if (m->console.fd < 0)
+		return error_set_errno(-errno, "cannot duplicate console fd %d", cfg->console_fd);
+	return 0;
+}
+
+static int memory_init(struct machine *m, uint32_t mib)
+{
+	struct memory_region layout[GUEST_MEMORY_MAX_REGIONS];
+	unsigned int n = arch_memory_layout((uint64_t)mib << 20, layout);
+	int err;
+
+	err = guest_memory_create(&m->memory, layout, n);
+	if (!err)
+		err = guest_memory_register(&m->memory, m->kvm.vm_fd);
+	return err;
+}
+
+static int boot_prepare(struct machine *m, const struct machine_config *cfg)
+{
+	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	int err;
+
+	err = mapped_file_open(&kernel, cfg->kernel_path, "kernel");
+	if (!err && cfg->initrd_path)
+		err = mapped_file_open(&initrd, cfg->initrd_path, "initrd");
+	if (!err)
+		err = arch_boot_prepare(m, &kernel, cfg->initrd_path ? &initrd : NULL, cfg->cmdline);
+	mapped_file_close(&initrd);
+	mapped_file_close(&kernel);
+	return err;
+}
+
+static int vcpus_create(struct machine *m)
+{
+	m->vcpus = calloc(m->nvcpus, sizeof(*m->vcpus));
+	if (!m->vcpus)
+		return error_set(-ENOMEM, "out of memory for %u vCPUs", m->nvcpus);
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		m->vcpus[i].fd = -1;
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		int err = vcpu_create(m, &m->vcpus[i], i);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Timed waits measure on the monotonic clock, so a host clock change does not stretch them. */
+static void monotonic_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+int machine_create(const struct machine_config *cfg, struct machine **out)
+{
+	struct irq_line com1_irq;
+	struct machine *m;
+	int err;
+
+	err = config_check(cfg);
+	if (err)
+		return err;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return error_set(-ENOMEM, "out of memory for a VM");
+	m->kvm.sys_fd = m->kvm.vm_fd = -1;
+	m->memory.fd = -1;
+	m->console.fd = -1;
+	m->nvcpus = cfg->vcpus;
+	m->events = (struct machine_event_sink){ .request = machine_event_request, .ctx = m };
+	bus_init(&m->pio_bus);
+	bus_init(&m->mmio_bus);
+	pthread_mutex_init(&m->lock, NULL);
+	monotonic_cond_init(&m->ended);
+	com1_irq = (struct irq_line){ .set_level = kvm_irq_line_set_level, .ctx = &m->kvm, .gsi = 4 };
+	uart_8250_init(&m->uart, &com1_irq, &m->console);
+
+	err = console_init(m, cfg);
+	if (!err)
+		err = kvm_open(&m->kvm);
+	if (!err)
+		err = arch_vm_init(m);
+	if (!err)
+		err = memory_init(m, cfg->memory_mib);
+	if (!err)
+		err = arch_devices_init(m);
+	if (!err)
+		err = boot_prepare(m, cfg);
+	if (!err)
+		err = vcpus_create(m);
+	if (err) {
+		machine_destroy(m);
+		return err;
+	}
+	*out = m;
+	return 0;
+}
+
+int machine_start(struct machine *m)
+{
+	sigset_t all, old;
+	int err;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->started) {
+		pthread_mutex_unlock(&m->lock);
+		return error_set(-EBUSY, "the VM was already started");
+	}
+	err = kick_signal_prepare();
+	if (err) {
+		pthread_mutex_unlock(&m->lock);
+		return err;
+	}
+	m->started = true;
+
+	/* New threads inherit this mask: no host signal handler ever runs on a vCPU thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned int i = 0; i < m->nvcpus; i++) {
+		int r = pthread_create(&m->vcpus[i].thread, NULL, vcpu_thread_main, &m->vcpus[i]);
+
+		if (r) {
+			err = error_set(-r, "cannot create the thread of vCPU %u", i);
+			break;
+		}
+		m->vcpus[i].thread_started = true;
+		m->threads_running++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&m->lock);
+	if (err)
+		machine_request_end(m, MACHINE_END_CRASH, error_get());
+	return err;
+}
+
+void machine_request_end(struct machine *m, enum machine_end_reason reason, const char *detail)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->end_reason == MACHINE_END_NONE) {
+		m->end_reason = reason;
+		snprintf(m->end_detail, sizeof(m->end_detail), "%s", detail ? detail : "");
+	}
+	atomic_store(&m->stopping, true);
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		if (m->vcpus && m->vcpus[i].thread_started)
+			kick_thread(m->vcpus[i].thread);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void deadline_after(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int machine_wait(struct machine *m, int timeout_ms, enum machine_end_reason *reason)
+{
+	struct timespec deadline;
+	int err = 0;
+
+	if (timeout_ms > 0)
+		deadline_after(&deadline, timeout_ms);
+	pthread_mutex_lock(&m->lock);
+	if (!m->started) {
+		pthread_mutex_unlock(&m->lock);
+		return error_set(-EINVAL, "the VM was never started");
+	}
+	while (m->threads_running > 0 && !err) {
+		if (timeout_ms == 0)
+			err = ETIMEDOUT;
+		else if (timeout_ms < 0)
+			pthread_cond_wait(&m->ended, &m->lock);
+		else
+			err = pthread_cond_timedwait(&m->ended, &m->lock, &deadline);
+	}
+	if (m->threads_running > 0) {
+		pthread_mutex_unlock(&m->lock);
+		return error_set(-ETIMEDOUT, "the VM is still running after %d ms", timeout_ms);
+	}
+	if (reason)
+		*reason = m->end_reason;
+	if (m->end_reason == MACHINE_END_CRASH)
+		error_set(0, "%s", m->end_detail);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (!m)
+		return;
+	if (m->vcpus) {
+		machine_request_end(m, MACHINE_END_KILLED, NULL);
+		for (unsigned int i = 0; i < m->nvcpus; i++)
+			if (m->vcpus[i].thread_started)
+				pthread_join(m->vcpus[i].thread, NULL);
+		for (unsigned int i = 0; i < m->nvcpus; i++)
+			if (m->vcpus[i].machine)
+				vcpu_destroy(&m->vcpus[i]);
+		free(m->vcpus);
+	}
+	arch_machine_destroy(&m->arch);
+	guest_memory_destroy(&m->memory);
+	kvm_close(&m->kvm);
+	bus_destroy(&m->pio_bus);
+	bus_destroy(&m->mmio_bus);
+	uart_8250_destroy(&m->uart);
+	if (m->console.fd >= 0)
+		close(m->console.fd);
+	pthread_cond_destroy(&m->ended);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}

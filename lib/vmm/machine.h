@@ -1,0 +1,97 @@
+/*
+ * One VM: KVM handles, guest RAM, the two buses and their devices, and the
+ * vCPU threads, with the lifecycle created -> running -> ended. The public
+ * API (lib/api/) wraps this; nothing here knows about agentvm.h types.
+ */
+#ifndef AGENTVM_VMM_MACHINE_H
+#define AGENTVM_VMM_MACHINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/arch.h"
+#include "devices/bus.h"
+#include "devices/console_sink.h"
+#include "devices/machine_event.h"
+#include "devices/serial/uart_8250.h"
+#include "kvm/kvm.h"
+#include "kvm/memory.h"
+
+#define MACHINE_MAX_VCPUS 64
+#define MACHINE_MIN_MEMORY_MIB 16
+#define MACHINE_MAX_MEMORY_MIB 65536
+#define MACHINE_MAX_CMDLINE 2048
+
+struct machine_config {
+	const char *kernel_path;
+	const char *initrd_path; /* NULL: none */
+	const char *cmdline;     /* NULL: none */
+	uint32_t vcpus;
+	uint32_t memory_mib;
+	int console_fd; /* borrowed; the machine keeps a duplicate */
+	void (*console_fn)(const char *data, size_t len, void *payload);
+	void *console_payload;
+};
+
+enum machine_end_reason {
+	MACHINE_END_NONE = 0,
+	MACHINE_END_POWEROFF,
+	MACHINE_END_REBOOT,
+	MACHINE_END_KILLED,
+	MACHINE_END_CRASH,
+};
+
+struct vcpu {
+	struct machine *machine;
+	unsigned int index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+};
+
+struct machine {
+	struct kvm kvm;
+	struct guest_memory memory;
+	struct bus pio_bus;
+	struct bus mmio_bus;
+	struct console_sink console;
+	struct uart_8250 uart;
+	struct machine_event_sink events;
+	struct arch_machine arch;
+	unsigned int nvcpus;
+	struct vcpu *vcpus;
+
+	atomic_bool stopping; /* read by vCPU threads after every exit */
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t ended;
+	bool started;
+	unsigned int threads_running;
+	enum machine_end_reason end_reason;
+	char end_detail[256];
+};
+
+/* Build a VM ready to start; on failure nothing is left allocated. */
+int machine_create(const struct machine_config *cfg, struct machine **out);
+
+/* Start the vCPU threads. */
+int machine_start(struct machine *m);
+
+/*
+ * Wait for the end, up to timeout_ms (-1 forever). 0 and the reason once
+ * every vCPU thread is done, -ETIMEDOUT before; -EINVAL if never started.
+ */
+int machine_wait(struct machine *m, int timeout_ms, enum machine_end_reason *reason);
+
+/*
+ * Ask every vCPU to stop, recording `reason` (and `detail`, may be NULL) if
+ * it is the first. Safe from any thread, vCPU threads included.
+ */
+void machine_request_end(struct machine *m, enum machine_end_reason reason, const char *detail);
+
+/* Stop, join and release everything. NULL is a no-op. */
+void machine_destroy(struct machine *m);
+
+#endif

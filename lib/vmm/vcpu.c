@@ -1,0 +1,152 @@
+#include "vmm/vcpu.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "vmm/kick.h"
+#include "vmm/machine.h"
+
+int vcpu_create(struct machine *m, struct vcpu *v, unsigned int index)
+{
+	int err;
+
+	v->machine = m;
+	v->index = index;
+	v->run = NULL;
+	v->fd = ioctl(m->kvm.vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (v->fd < 0)
+		return error_set_errno(-errno, "KVM_CREATE_VCPU %u", index);
+	v->run = mmap(NULL, m->kvm.run_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		err = error_set_errno(-errno, "cannot map the run area of vCPU %u", index);
+		goto fail;
+	}
+	err = arch_vcpu_init(m, index, v->fd);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	vcpu_destroy(v);
+	return err;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->machine->kvm.run_mmap_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+static void handle_port_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+
+	/* String I/O (rep outsb and friends) arrives as `count` back-to-back accesses. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		if (run->io.direction == KVM_EXIT_IO_OUT)
+			bus_write(&v->machine->pio_bus, run->io.port, data, run->io.size);
+		else
+			bus_read(&v->machine->pio_bus, run->io.port, data, run->io.size);
+	}
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint32_t len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : sizeof(run->mmio.data);
+
+	if (run->mmio.is_write)
+		bus_write(&v->machine->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
+	else
+		bus_read(&v->machine->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
+}
+
+static void end_with_crash(struct vcpu *v, const char *what, uint64_t code)
+{
+	char detail[160];
+
+	snprintf(detail, sizeof(detail), "vCPU %u stopped: %s (0x%llx)", v->index, what,
+		 (unsigned long long)code);
+	machine_request_end(v->machine, MACHINE_END_CRASH, detail);
+}
+
+/* Returns false when the vCPU must stop. */
+static bool handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_port_io(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(v);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		/* A triple fault: what a PC does is reset, and a reset ends our VM. */
+		machine_request_end(v->machine, MACHINE_END_REBOOT, NULL);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+			machine_request_end(v->machine, MACHINE_END_POWEROFF, NULL);
+		else if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			machine_request_end(v->machine, MACHINE_END_REBOOT, NULL);
+		else
+			end_with_crash(v, "guest system event", run->system_event.type);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		end_with_crash(v, "KVM could not enter the guest, hardware reason",
+			       run->fail_entry.hardware_entry_failure_reason);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		end_with_crash(v, "KVM internal error, suberror", run->internal.suberror);
+		return false;
+	default:
+		end_with_crash(v, "unexpected KVM exit reason", run->exit_reason);
+		return false;
+	}
+}
+
+void *vcpu_thread_main(void *arg)
+{
+	struct vcpu *v = arg;
+	struct machine *m = v->machine;
+	int err;
+
+	err = kick_vcpu_thread_setup(v->fd);
+	if (err)
+		machine_request_end(m, MACHINE_END_CRASH, error_get());
+
+	while (!atomic_load(&m->stopping)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				kick_consume();
+				continue;
+			}
+			error_set_errno(-errno, "KVM_RUN on vCPU %u", v->index);
+			machine_request_end(m, MACHINE_END_CRASH, error_get());
+			break;
+		}
+		if (!handle_exit(v))
+			break;
+	}
+
+	pthread_mutex_lock(&m->lock);
+	if (--m->threads_running == 0)
+		pthread_cond_broadcast(&m->ended);
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
