@@ -59,18 +59,17 @@ static int memory_init(struct machine *m, uint32_t mib)
 	return err;
 }
 
-static int boot_prepare(struct machine *m, const struct machine_config *cfg)
+/* Images are opened before anything else so a bad path fails fast, before KVM is touched. */
+static int images_open(const struct machine_config *cfg, struct mapped_file *kernel,
+		       struct mapped_file *initrd)
 {
-	struct mapped_file kernel = { 0 }, initrd = { 0 };
-	int err;
+	int err = mapped_file_open(kernel, cfg->kernel_path, "kernel");
 
-	err = mapped_file_open(&kernel, cfg->kernel_path, "kernel");
-	if (!err && cfg->initrd_path)
-		err = mapped_file_open(&initrd, cfg->initrd_path, "initrd");
-	if (!err)
-		err = arch_boot_prepare(m, &kernel, cfg->initrd_path ? &initrd : NULL, cfg->cmdline);
-	mapped_file_close(&initrd);
-	mapped_file_close(&kernel);
+	if (!err && cfg->initrd_path) {
+		err = mapped_file_open(initrd, cfg->initrd_path, "initrd");
+		if (err)
+			mapped_file_close(kernel);
+	}
 	return err;
 }
 
@@ -103,16 +102,21 @@ static void monotonic_cond_init(pthread_cond_t *cond)
 
 int machine_create(const struct machine_config *cfg, struct machine **out)
 {
+	struct mapped_file kernel = { 0 }, initrd = { 0 };
 	struct irq_line com1_irq;
 	struct machine *m;
 	int err;
 
 	err = config_check(cfg);
+	if (!err)
+		err = images_open(cfg, &kernel, &initrd);
 	if (err)
 		return err;
 	m = calloc(1, sizeof(*m));
-	if (!m)
-		return error_set(-ENOMEM, "out of memory for a VM");
+	if (!m) {
+		err = error_set(-ENOMEM, "out of memory for a VM");
+		goto out;
+	}
 	m->kvm.sys_fd = m->kvm.vm_fd = -1;
 	m->memory.fd = -1;
 	m->console.fd = -1;
@@ -135,15 +139,17 @@ int machine_create(const struct machine_config *cfg, struct machine **out)
 	if (!err)
 		err = arch_devices_init(m);
 	if (!err)
-		err = boot_prepare(m, cfg);
+		err = arch_boot_prepare(m, &kernel, cfg->initrd_path ? &initrd : NULL, cfg->cmdline);
 	if (!err)
 		err = vcpus_create(m);
-	if (err) {
+	if (err)
 		machine_destroy(m);
-		return err;
-	}
-	*out = m;
-	return 0;
+	else
+		*out = m;
+out:
+	mapped_file_close(&initrd);
+	mapped_file_close(&kernel);
+	return err;
 }
 
 int machine_start(struct machine *m)
