@@ -158,9 +158,16 @@ typedef struct agentvm_vm agentvm_vm;
 
 /** Why a VM ended, as agentvm_vm_wait() reports it. */
 typedef enum agentvm_exit_reason {
-	/** The guest powered off (ACPI S5 through the sleep control register). */
+	/**
+	 * The guest powered off through a platform poweroff event (KVM_SYSTEM_EVENT_SHUTDOWN).
+	 * An x86_64 guest has no such device: see AGENTVM_EXIT_REBOOT.
+	 */
 	AGENTVM_EXIT_POWEROFF = 1,
-	/** The guest rebooted (i8042 reset, ACPI reset register or triple fault); the VM is not restarted. */
+	/**
+	 * The guest reset the machine (i8042 reset line, or a triple fault). The VM
+	 * is not restarted: on x86_64 this is how a guest shuts itself down
+	 * (`reboot` in the guest; Linux's `poweroff` only halts the CPUs there).
+	 */
 	AGENTVM_EXIT_REBOOT = 2,
 	/** agentvm_vm_kill() stopped it. */
 	AGENTVM_EXIT_KILLED = 3,

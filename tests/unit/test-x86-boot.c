@@ -1,4 +1,4 @@
-/* x86_64 boot images and tables: ELF and bzImage loading, e820, initrd placement, boot_params, ACPI. */
+/* x86_64 boot images and tables: ELF and bzImage loading, e820, initrd placement, boot_params, MP table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 
 #include <elf.h>
 
-#include "arch/x86_64/acpi_tables.h"
+#include "arch/x86_64/mptable.h"
 #include "arch/x86_64/boot_params.h"
 #include "arch/x86_64/kernel_loader.h"
 #include "arch/x86_64/layout.h"
@@ -239,7 +239,7 @@ static void initrd_goes_high_and_must_fit(void **state)
 	guest_memory_destroy(&mem);
 }
 
-static void boot_params_carry_cmdline_initrd_and_rsdp(void **state)
+static void boot_params_carry_cmdline_and_initrd(void **state)
 {
 	struct guest_memory mem = make_memory(64 * MIB);
 	struct x86_kernel k = { .entry = KERNEL_PADDR, .load_start = KERNEL_PADDR, .load_end = 20 * MIB };
@@ -247,7 +247,6 @@ static void boot_params_carry_cmdline_initrd_and_rsdp(void **state)
 		.cmdline = "console=ttyS0 quiet",
 		.initrd_addr = 60 * MIB,
 		.initrd_size = 12345,
-		.rsdp_addr = X86_ACPI_ADDR,
 	};
 	struct boot_params *bp;
 	char longline[3000];
@@ -262,7 +261,6 @@ static void boot_params_carry_cmdline_initrd_and_rsdp(void **state)
 	assert_string_equal((char *)guest_memory_ptr(&mem, X86_CMDLINE_ADDR, 1), "console=ttyS0 quiet");
 	assert_int_equal(bp->hdr.ramdisk_image, 60 * MIB);
 	assert_int_equal(bp->hdr.ramdisk_size, 12345);
-	assert_int_equal(bp->acpi_rsdp_addr, X86_ACPI_ADDR);
 	assert_int_equal(bp->e820_entries, 4);
 
 	memset(longline, 'a', sizeof(longline) - 1);
@@ -272,50 +270,54 @@ static void boot_params_carry_cmdline_initrd_and_rsdp(void **state)
 	guest_memory_destroy(&mem);
 }
 
-static void acpi_tables_checksum_and_list_cpus(void **state)
+static void mptable_checksums_and_lists_cpus_and_isa_irqs(void **state)
 {
 	struct guest_memory mem = make_memory(64 * MIB);
-	const uint8_t *rsdp, *xsdt, *madt, *fadt, *dsdt;
-	uint64_t rsdp_addr, xsdt_addr, entries[2], dsdt_addr;
-	uint32_t len;
+	const uint8_t *fp, *table, *entry;
+	uint32_t table_addr;
+	uint16_t len, count;
+	int cpus = 0, boot_cpus = 0, io_irqs = 0;
 
 	(void)state;
-	assert_int_equal(x86_acpi_tables_write(&mem, 3, &rsdp_addr), 0);
-	rsdp = guest_memory_ptr(&mem, rsdp_addr, 36);
-	assert_memory_equal(rsdp, "RSD PTR ", 8);
-	assert_int_equal(x86_acpi_checksum(rsdp, 20), 0);
-	assert_int_equal(x86_acpi_checksum(rsdp, 36), 0);
-	memcpy(&xsdt_addr, rsdp + 24, 8);
-	xsdt = guest_memory_ptr(&mem, xsdt_addr, 36 + 16);
-	assert_memory_equal(xsdt, "XSDT", 4);
-	memcpy(&len, xsdt + 4, 4);
-	assert_int_equal(len, 36 + 16);
-	assert_int_equal(x86_acpi_checksum(xsdt, len), 0);
-	memcpy(entries, xsdt + 36, 16);
+	assert_int_equal(x86_mptable_write(&mem, 3), 0);
+	fp = guest_memory_ptr(&mem, X86_MPTABLE_ADDR, 16);
+	assert_memory_equal(fp, "_MP_", 4);
+	assert_int_equal(x86_mptable_checksum(fp, 16), 0);
+	assert_int_equal(fp[8], 1); /* length in paragraphs */
+	memcpy(&table_addr, fp + 4, 4);
+	table = guest_memory_ptr(&mem, table_addr, 44);
+	assert_memory_equal(table, "PCMP", 4);
+	memcpy(&len, table + 4, 2);
+	memcpy(&count, table + 34, 2);
+	assert_int_equal(x86_mptable_checksum(table, len), 0);
+	/* The whole structure stays inside the reserved BIOS area. */
+	assert_true(table_addr + len <= X86_MPTABLE_ADDR + X86_MPTABLE_SIZE);
 
-	fadt = guest_memory_ptr(&mem, entries[0], 276);
-	assert_memory_equal(fadt, "FACP", 4);
-	assert_int_equal(x86_acpi_checksum(fadt, 276), 0);
-	assert_true(fadt[112 + 2] & 0x10); /* flags bit 20: HW_REDUCED_ACPI */
-	assert_int_equal(fadt[244], 1);     /* sleep control register in system I/O space */
-	assert_int_equal(fadt[248], X86_ACPI_POWER_PORT & 0xff);
-	memcpy(&dsdt_addr, fadt + 140, 8);
-	dsdt = guest_memory_ptr(&mem, dsdt_addr, 36);
-	assert_memory_equal(dsdt, "DSDT", 4);
-	memcpy(&len, dsdt + 4, 4);
-	assert_int_equal(x86_acpi_checksum(dsdt, len), 0);
-	assert_memory_equal(dsdt + 36, "\x08_S5_", 5);
-
-	madt = guest_memory_ptr(&mem, entries[1], 44);
-	assert_memory_equal(madt, "APIC", 4);
-	memcpy(&len, madt + 4, 4);
-	assert_int_equal(len, 44 + 3 * 8 + 12);
-	assert_int_equal(x86_acpi_checksum(madt, len), 0);
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(madt[44 + i * 8], 0);     /* local APIC */
-		assert_int_equal(madt[44 + i * 8 + 3], i); /* APIC ID */
+	entry = table + 44;
+	for (unsigned int i = 0; i < count; i++) {
+		switch (entry[0]) {
+		case 0: /* processor: 20 bytes */
+			assert_int_equal(entry[1], cpus);
+			cpus++;
+			boot_cpus += (entry[3] & 2) ? 1 : 0;
+			entry += 20;
+			break;
+		case 3: /* I/O interrupt: ISA IRQ n on IOAPIC pin n */
+			assert_int_equal(entry[5], entry[7]);
+			assert_int_equal(entry[6], 3); /* the IOAPIC's ID follows the CPUs' */
+			io_irqs++;
+			entry += 8;
+			break;
+		default:
+			entry += 8;
+			break;
+		}
 	}
-	assert_int_equal(madt[44 + 24], 1); /* IOAPIC */
+	assert_ptr_equal(entry, table + len);
+	assert_int_equal(cpus, 3);
+	assert_int_equal(boot_cpus, 1);
+	assert_int_equal(io_irqs, 16);
+	assert_int_equal(x86_mptable_write(&mem, 64), 0); /* the largest VM fits too */
 	guest_memory_destroy(&mem);
 }
 
@@ -329,8 +331,8 @@ int main(void)
 		cmocka_unit_test(e820_describes_ram_and_holes),
 		cmocka_unit_test(e820_spans_the_mmio_hole),
 		cmocka_unit_test(initrd_goes_high_and_must_fit),
-		cmocka_unit_test(boot_params_carry_cmdline_initrd_and_rsdp),
-		cmocka_unit_test(acpi_tables_checksum_and_list_cpus),
+		cmocka_unit_test(boot_params_carry_cmdline_and_initrd),
+		cmocka_unit_test(mptable_checksums_and_lists_cpus_and_isa_irqs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,7 +32,7 @@ unsigned int x86_e820_build(const struct guest_memory *mem, struct boot_e820_ent
 	/* Region 0 starts at 0 and spans at least 1 MiB (the config's minimum is 16 MiB). */
 	e820_add(table, &n, max, 0, X86_EBDA_START, E820_TYPE_RAM);
 	e820_add(table, &n, max, X86_EBDA_START, 0xa0000 - X86_EBDA_START, E820_TYPE_RESERVED);
-	e820_add(table, &n, max, X86_ACPI_ADDR, X86_HIGH_MEMORY - X86_ACPI_ADDR, E820_TYPE_RESERVED);
+	e820_add(table, &n, max, X86_BIOS_AREA, X86_HIGH_MEMORY - X86_BIOS_AREA, E820_TYPE_RESERVED);
 	e820_add(table, &n, max, X86_HIGH_MEMORY, mem->regions[0].size - X86_HIGH_MEMORY, E820_TYPE_RAM);
 	for (unsigned int i = 1; i < mem->nregions; i++)
 		e820_add(table, &n, max, mem->regions[i].gpa, mem->regions[i].size, E820_TYPE_RAM);
@@ -99,8 +99,6 @@ int x86_boot_params_write(const struct guest_memory *mem, const struct x86_kerne
 	bp->hdr.ramdisk_size = (uint32_t)info->initrd_size;
 	bp->ext_ramdisk_image = (uint32_t)(info->initrd_addr >> 32);
 	bp->ext_ramdisk_size = (uint32_t)(info->initrd_size >> 32);
-	/* Saves the kernel scanning 0xe0000-0xfffff for the RSDP (boot protocol 2.14). */
-	bp->acpi_rsdp_addr = info->rsdp_addr;
 	bp->e820_entries = (uint8_t)x86_e820_build(mem, bp->e820_table, E820_MAX_ENTRIES_ZEROPAGE);
 	return 0;
 }

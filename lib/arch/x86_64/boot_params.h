@@ -1,6 +1,6 @@
 /*
  * The Linux x86 "zero page" (struct boot_params): the memory map (e820), the
- * command line, the initrd and the ACPI RSDP, written where the 64-bit boot
+ * command line and the initrd, written where the 64-bit boot
  * protocol expects %rsi to point.
  */
 #ifndef AGENTVM_ARCH_X86_64_BOOT_PARAMS_H
@@ -17,10 +17,9 @@ struct x86_boot_info {
 	const char *cmdline;
 	uint64_t initrd_addr; /* 0 when there is no initrd */
 	uint64_t initrd_size;
-	uint64_t rsdp_addr;
 };
 
-/* The guest's memory map: RAM, the legacy hole below 1 MiB and the ACPI area. Returns the entry count. */
+/* The guest's memory map: RAM, the legacy hole below 1 MiB and the BIOS area. Returns the entry count. */
 unsigned int x86_e820_build(const struct guest_memory *mem, struct boot_e820_entry *table,
 			    unsigned int max);
 

@@ -17,8 +17,10 @@
 #define X86_CMDLINE_ADDR 0x20000ULL
 #define X86_CMDLINE_MAX 4096 /* including the NUL */
 #define X86_EBDA_START 0x9fc00ULL
-#define X86_ACPI_ADDR 0xe0000ULL /* RSDP must lie in 0xe0000-0xfffff (ACPI 6.4, 5.2.5.1) */
-#define X86_ACPI_SIZE 0x10000ULL
+#define X86_BIOS_AREA 0xe0000ULL /* reserved in the e820 map, as the BIOS ROM area is on a PC */
+/* Linux looks for the MP floating pointer in the BIOS ROM area, among other places. */
+#define X86_MPTABLE_ADDR 0xf0000ULL
+#define X86_MPTABLE_SIZE 0x10000ULL
 #define X86_HIGH_MEMORY 0x100000ULL
 
 /* The MMIO hole below 4 GiB: IOAPIC, LAPIC and virtio-mmio devices live here. */
@@ -34,6 +36,5 @@
 /* Legacy I/O ports. */
 #define X86_COM1_PORT 0x3f8
 #define X86_COM1_IRQ 4
-#define X86_ACPI_POWER_PORT 0x600
 
 #endif

@@ -6,12 +6,11 @@
 #include <sys/ioctl.h>
 
 #include "arch/arch.h"
-#include "arch/x86_64/acpi_tables.h"
 #include "arch/x86_64/boot_params.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/kernel_loader.h"
 #include "arch/x86_64/layout.h"
-#include "devices/acpi_power.h"
+#include "arch/x86_64/mptable.h"
 #include "devices/i8042.h"
 #include "util/error.h"
 #include "vmm/machine.h"
@@ -56,7 +55,7 @@ int arch_vm_init(struct machine *m)
 	}
 	if (ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0)
 		return error_set_errno(-errno, "KVM_CREATE_IRQCHIP");
-	/* Linux skips the PIT on hardware-reduced ACPI, but a guest that looks still finds one. */
+	/* Linux checks its timer interrupt through the PIT; in the kernel it costs no exits. */
 	if (kvm_capability(&m->kvm, KVM_CAP_PIT2) > 0 && ioctl(vm, KVM_CREATE_PIT2, &pit) < 0)
 		return error_set_errno(-errno, "KVM_CREATE_PIT2");
 
@@ -72,9 +71,6 @@ int arch_devices_init(struct machine *m)
 	if (!err)
 		err = bus_register(&m->pio_bus, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1,
 				   &i8042_ops, &m->events);
-	if (!err)
-		err = bus_register(&m->pio_bus, X86_ACPI_POWER_PORT, ACPI_POWER_SPAN, &acpi_power_ops,
-				   &m->events);
 	return err;
 }
 
@@ -110,7 +106,7 @@ int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
 		       initrd->size);
 		info.initrd_size = initrd->size;
 	}
-	err = x86_acpi_tables_write(&m->memory, m->nvcpus, &info.rsdp_addr);
+	err = x86_mptable_write(&m->memory, m->nvcpus);
 	if (!err)
 		err = x86_boot_params_write(&m->memory, &k, &info);
 	if (!err)

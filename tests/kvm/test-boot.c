@@ -1,0 +1,249 @@
+/*
+ * Boot tests against a real KVM and the real guest kernel: a guest reaches
+ * init on 1 and 2 vCPUs, its reboot ends the VM with that reason, kill stops a running guest, two VMs run at once in one process,
+ * and malformed kernels are refused with a clear error.
+ *
+ * Needs AGENTVM_TEST_KERNEL and AGENTVM_TEST_INITRD (meson sets both).
+ * Where /dev/kvm cannot run guests, meson runs this through tests/vmhost.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "agentvm.h"
+
+#define BOOT_TIMEOUT_MS 60000
+#define MARKER "AGENTVM-INIT-MARKER"
+
+struct console_capture {
+	pthread_mutex_t lock;
+	char text[16384];
+	size_t len;
+};
+
+static void capture_console(const char *data, size_t len, void *payload)
+{
+	struct console_capture *c = payload;
+
+	pthread_mutex_lock(&c->lock);
+	if (len > sizeof(c->text) - 1 - c->len)
+		len = sizeof(c->text) - 1 - c->len;
+	memcpy(c->text + c->len, data, len);
+	c->len += len;
+	c->text[c->len] = '\0';
+	pthread_mutex_unlock(&c->lock);
+}
+
+static bool capture_contains(struct console_capture *c, const char *needle)
+{
+	bool found;
+
+	pthread_mutex_lock(&c->lock);
+	found = strstr(c->text, needle) != NULL;
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+static const char *env_path(const char *name)
+{
+	const char *path = getenv(name);
+
+	if (!path || access(path, R_OK) != 0)
+		fail_msg("%s must name a readable file (got '%s'); run this test through meson", name,
+			 path ? path : "");
+	return path;
+}
+
+static agentvm_config *test_config(struct console_capture *capture, uint32_t vcpus, const char *action)
+{
+	agentvm_config *cfg;
+	char cmdline[64];
+
+	snprintf(cmdline, sizeof(cmdline), "agentvm.test=%s", action);
+	assert_int_equal(agentvm_config_new(&cfg), 0);
+	assert_int_equal(agentvm_config_set_kernel(cfg, env_path("AGENTVM_TEST_KERNEL")), 0);
+	assert_int_equal(agentvm_config_set_initrd(cfg, env_path("AGENTVM_TEST_INITRD")), 0);
+	assert_int_equal(agentvm_config_set_cmdline(cfg, cmdline), 0);
+	assert_int_equal(agentvm_config_set_vcpus(cfg, vcpus), 0);
+	assert_int_equal(agentvm_config_set_memory_mib(cfg, 128), 0);
+	assert_int_equal(agentvm_config_set_console_callback(cfg, capture_console, capture), 0);
+	return cfg;
+}
+
+static agentvm_exit_reason boot_and_wait(uint32_t vcpus, const char *action,
+					 struct console_capture *capture)
+{
+	agentvm_config *cfg = test_config(capture, vcpus, action);
+	agentvm_exit_reason reason = 0;
+	agentvm_vm *vm = NULL;
+	int err;
+
+	err = agentvm_vm_new(cfg, &vm);
+	if (err)
+		fail_msg("agentvm_vm_new: %d %s", err, agentvm_last_error());
+	agentvm_config_free(cfg);
+	assert_int_equal(agentvm_vm_start(vm), 0);
+	assert_int_equal(agentvm_vm_start(vm), -EBUSY);
+	err = agentvm_vm_wait(vm, BOOT_TIMEOUT_MS, &reason);
+	if (err)
+		fail_msg("guest did not end within %d ms; console so far:\n%s", BOOT_TIMEOUT_MS,
+			 capture->text);
+	if (reason == AGENTVM_EXIT_CRASH)
+		fail_msg("VM crashed: %s\nconsole:\n%s", agentvm_last_error(), capture->text);
+	agentvm_vm_free(vm);
+	return reason;
+}
+
+static void one_vcpu_reaches_init_and_reboots(void **state)
+{
+	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+	(void)state;
+	assert_int_equal(boot_and_wait(1, "reboot", &capture), AGENTVM_EXIT_REBOOT);
+	if (!capture_contains(&capture, MARKER " cpus=1 action=reboot"))
+		fail_msg("no marker; console:\n%s", capture.text);
+}
+
+static void two_vcpus_are_both_online(void **state)
+{
+	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+	(void)state;
+	assert_int_equal(boot_and_wait(2, "reboot", &capture), AGENTVM_EXIT_REBOOT);
+	if (!capture_contains(&capture, MARKER " cpus=2 "))
+		fail_msg("guest did not see 2 CPUs; console:\n%s", capture.text);
+}
+
+static void kill_stops_a_running_guest(void **state)
+{
+	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	agentvm_config *cfg = test_config(&capture, 2, "hang");
+	agentvm_exit_reason reason = 0;
+	agentvm_vm *vm;
+
+	(void)state;
+	assert_int_equal(agentvm_vm_wait(NULL, 0, NULL), -EINVAL);
+	assert_int_equal(agentvm_vm_new(cfg, &vm), 0);
+	agentvm_config_free(cfg);
+	assert_int_equal(agentvm_vm_wait(vm, 0, &reason), -EINVAL); /* not started */
+	assert_int_equal(agentvm_vm_start(vm), 0);
+	for (int waited = 0; !capture_contains(&capture, MARKER); waited += 50) {
+		if (waited > BOOT_TIMEOUT_MS)
+			fail_msg("no marker; console:\n%s", capture.text);
+		assert_int_equal(agentvm_vm_wait(vm, 50, &reason), -ETIMEDOUT);
+	}
+	/* The guest sleeps in init with both vCPUs halted in the kernel: the hard case for a kick. */
+	usleep(200000);
+	assert_int_equal(agentvm_vm_wait(vm, 0, &reason), -ETIMEDOUT);
+	assert_int_equal(agentvm_vm_kill(vm), 0);
+	assert_int_equal(agentvm_vm_kill(vm), 0);
+	assert_int_equal(agentvm_vm_wait(vm, 10000, &reason), 0);
+	assert_int_equal(reason, AGENTVM_EXIT_KILLED);
+	assert_int_equal(agentvm_vm_wait(vm, -1, &reason), 0); /* ended stays ended */
+	assert_int_equal(reason, AGENTVM_EXIT_KILLED);
+	agentvm_vm_free(vm);
+}
+
+static void *boot_thread(void *arg)
+{
+	struct console_capture *capture = arg;
+
+	return (void *)(intptr_t)boot_and_wait(1, "reboot", capture);
+}
+
+static void two_vms_at_once_in_one_process(void **state)
+{
+	struct console_capture a = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct console_capture b = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t ta, tb;
+	void *ra, *rb;
+
+	(void)state;
+	assert_int_equal(pthread_create(&ta, NULL, boot_thread, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, boot_thread, &b), 0);
+	pthread_join(ta, &ra);
+	pthread_join(tb, &rb);
+	assert_int_equal((intptr_t)ra, AGENTVM_EXIT_REBOOT);
+	assert_int_equal((intptr_t)rb, AGENTVM_EXIT_REBOOT);
+	assert_true(capture_contains(&a, MARKER));
+	assert_true(capture_contains(&b, MARKER));
+}
+
+static void write_prefix(const char *src, const char *dst, size_t bytes)
+{
+	FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+	char buf[65536];
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while (bytes > 0 && (n = fread(buf, 1, bytes < sizeof(buf) ? bytes : sizeof(buf), in)) > 0) {
+		fwrite(buf, 1, n, out);
+		bytes -= n;
+	}
+	fclose(in);
+	fclose(out);
+}
+
+static void expect_kernel_refused(const char *path, int expected_err, const char *message_part)
+{
+	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	agentvm_config *cfg = test_config(&capture, 1, "reboot");
+	agentvm_vm *vm = NULL;
+	int err;
+
+	assert_int_equal(agentvm_config_set_kernel(cfg, path), 0);
+	err = agentvm_vm_new(cfg, &vm);
+	if (err != expected_err || !strstr(agentvm_last_error(), message_part))
+		fail_msg("kernel %s: got %d '%s', expected %d and a message with '%s'", path, err,
+			 agentvm_last_error(), expected_err, message_part);
+	assert_null(vm);
+	agentvm_config_free(cfg);
+}
+
+static void malformed_kernels_are_refused(void **state)
+{
+	char dir[] = "/tmp/agentvm-bad-kernel-XXXXXX";
+	char truncated[64], header_only[64], empty[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(truncated, sizeof(truncated), "%s/truncated", dir);
+	snprintf(header_only, sizeof(header_only), "%s/header-only", dir);
+	snprintf(empty, sizeof(empty), "%s/empty", dir);
+	write_prefix(env_path("AGENTVM_TEST_KERNEL"), truncated, 1 << 20);
+	write_prefix(env_path("AGENTVM_TEST_KERNEL"), header_only, 40);
+	write_prefix(env_path("AGENTVM_TEST_KERNEL"), empty, 0);
+
+	expect_kernel_refused(truncated, -EINVAL, "truncated");
+	expect_kernel_refused(header_only, -EINVAL, "truncated");
+	expect_kernel_refused(empty, -EINVAL, "is empty");
+	expect_kernel_refused(env_path("AGENTVM_TEST_INITRD"), -EINVAL, "neither an ELF vmlinux nor a bzImage");
+	unlink(truncated);
+	unlink(header_only);
+	unlink(empty);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(malformed_kernels_are_refused),
+		cmocka_unit_test(one_vcpu_reaches_init_and_reboots),
+		cmocka_unit_test(two_vcpus_are_both_online),
+		cmocka_unit_test(kill_stops_a_running_guest),
+		cmocka_unit_test(two_vms_at_once_in_one_process),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
