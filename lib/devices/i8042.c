@@ -9,8 +9,7 @@ static void i8042_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t le
 {
 	(void)opaque;
 	(void)offset;
-	/* Status 0: output buffer empty, input buffer empty; data reads 0. */
-	memset(data, 0, len);
+	memset(data, 0xff, len);
 }
 
 static void i8042_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)

@@ -1,8 +1,11 @@
 /*
- * The part of the PS/2 controller (i8042) that Linux uses to reset a PC:
- * command 0xfe on port 0x64 pulses the CPU reset line. Linux's reboot tries it
- * before falling back to a triple fault, so it is the fast, clean way out.
- * Status reads say "buffers empty" so the kernel never waits on us.
+ * The one part of the PS/2 controller (i8042) a sandbox needs: command 0xfe
+ * on port 0x64 pulses the CPU reset line, the classic PC reset that guests
+ * (Linux with reboot=k, other kernels, firmware) use to reboot.
+ *
+ * Every read answers 0xff, as a bus with no controller does, so Linux's
+ * i8042 driver decides within microseconds that there is no keyboard
+ * controller instead of waiting 0.5 s for answers to its probe commands.
  */
 #ifndef AGENTVM_DEVICES_I8042_H
 #define AGENTVM_DEVICES_I8042_H

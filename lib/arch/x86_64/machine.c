@@ -17,12 +17,16 @@
 
 /*
  * Our part of the kernel command line. `8250.nr_uarts=1`: only COM1 exists, so
- * the driver need not probe three absent ports. `panic=-1`: a panicking guest
- * reboots at once, which ends the VM instead of hanging it. `quiet`: every
- * console byte is a VM exit; callers wanting kernel messages append
- * `loglevel=7`, which wins because it comes later.
+ * the driver need not probe three absent ports. `acpi=off`: there are no ACPI
+ * tables (see mptable.h); saying so spares the search and its error message.
+ * `reboot=t`: reboot by triple fault, one exit, where the keyboard-controller
+ * path first polls a status port. `panic=-1`: a panicking guest reboots at
+ * once, which ends the VM instead of hanging it. `quiet`: every console byte
+ * is a VM exit; callers wanting kernel messages append `loglevel=7`, which
+ * wins because it comes later.
  */
-static const char x86_base_cmdline[] = "console=ttyS0 8250.nr_uarts=1 panic=-1 quiet";
+static const char x86_base_cmdline[] =
+	"console=ttyS0 8250.nr_uarts=1 acpi=off reboot=t panic=-1 quiet";
 
 unsigned int arch_memory_layout(uint64_t ram_bytes, struct memory_region *out)
 {
