@@ -1,0 +1,31 @@
+#!/bin/bash
+# Install what building and testing libagentvm needs, from Debian's packages.
+# Safe to run again: apt-get skips what is already there. Needs root.
+set -euo pipefail
+
+packages=(
+	# build
+	meson ninja-build gcc pkg-config libc6-dev linux-libc-dev libfdt-dev zlib1g-dev
+	# tests: cmocka, the guest initramfs, the shared guest kernel (.zst)
+	libcmocka-dev busybox-static cpio gzip zstd
+	# tests/vmhost: the nested-KVM test host for machines whose /dev/kvm cannot run guests
+	qemu-system-x86 xz-utils util-linux
+	# bench/: the Python driver
+	python3
+)
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "scripts/deps.sh: needs root to install: sudo apt-get install -y ${packages[*]}" >&2
+	exit 1
+fi
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+	exit 0
+fi
+echo "scripts/deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
