@@ -20,6 +20,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+
 #include "agentvm.h"
 
 #define BOOT_TIMEOUT_MS 60000
@@ -235,6 +238,54 @@ static void malformed_kernels_are_refused(void **state)
 	rmdir(dir);
 }
 
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Every descriptor the library holds is close-on-exec, and freeing a VM gives back every fd and thread. */
+static void nothing_leaks_and_every_fd_is_cloexec(void **state)
+{
+	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	int fds_before = count_entries("/proc/self/fd");
+	int threads_before = count_entries("/proc/self/task");
+	agentvm_config *cfg = test_config(&capture, 2, "hang");
+	agentvm_exit_reason reason;
+	agentvm_vm *vm;
+	int checked = 0;
+
+	(void)state;
+	assert_int_equal(agentvm_config_set_console_fd(cfg, STDERR_FILENO), 0);
+	assert_int_equal(agentvm_vm_new(cfg, &vm), 0);
+	agentvm_config_free(cfg);
+	assert_int_equal(agentvm_vm_start(vm), 0);
+	assert_int_equal(count_entries("/proc/self/task"), threads_before + 2);
+	for (int fd = 3; fd < 1024; fd++) {
+		int flags = fcntl(fd, F_GETFD);
+
+		if (flags < 0)
+			continue;
+		if (!(flags & FD_CLOEXEC))
+			fail_msg("fd %d is not close-on-exec", fd);
+		checked++;
+	}
+	/* /dev/kvm, the VM, guest memory, two vCPUs and the console duplicate at least. */
+	assert_true(checked >= 6);
+	assert_int_equal(agentvm_vm_kill(vm), 0);
+	assert_int_equal(agentvm_vm_wait(vm, 10000, &reason), 0);
+	agentvm_vm_free(vm);
+	assert_int_equal(count_entries("/proc/self/fd"), fds_before);
+	assert_int_equal(count_entries("/proc/self/task"), threads_before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +294,7 @@ int main(void)
 		cmocka_unit_test(two_vcpus_are_both_online),
 		cmocka_unit_test(kill_stops_a_running_guest),
 		cmocka_unit_test(two_vms_at_once_in_one_process),
+		cmocka_unit_test(nothing_leaks_and_every_fd_is_cloexec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
