@@ -150,6 +150,25 @@ AGENTVM_API int agentvm_config_set_console_fd(agentvm_config *cfg, int fd);
 AGENTVM_API int agentvm_config_set_console_callback(agentvm_config *cfg, agentvm_console_fn fn,
 					 void *payload);
 
+/** agentvm_config_add_disk() flag: the guest may read the disk, never write it. */
+#define AGENTVM_DISK_READ_ONLY (1u << 0)
+/** agentvm_config_add_disk() flag: boot from this disk (adds root=/dev/vdX ro|rw to the command line). */
+#define AGENTVM_DISK_ROOT (1u << 1)
+
+/**
+ * Attach a raw disk image as a virtio-blk device. Disks appear in the guest
+ * in the order added: /dev/vda, /dev/vdb, ... (at most 8). The path is
+ * copied; agentvm_vm_new() opens the file and locks it (exclusively when
+ * writable, shared when read-only), so two VMs never write one image.
+ * A guest FLUSH is an fdatasync() of the image. With AGENTVM_DISK_ROOT and
+ * an initrd, the initrd's init decides what to mount; without an initrd the
+ * kernel mounts the disk and runs its /sbin/init.
+ * @param flags AGENTVM_DISK_READ_ONLY, AGENTVM_DISK_ROOT, or 0.
+ * @return 0; -EINVAL (NULL or empty path, unknown flag, a second root disk);
+ *   -ENOSPC (more than 8 disks); -ENOMEM.
+ */
+AGENTVM_API int agentvm_config_add_disk(agentvm_config *cfg, const char *path, uint32_t flags);
+
 /* ------------------------------------------------------------------------ */
 /* Virtual machines                                                         */
 
@@ -181,7 +200,9 @@ typedef enum agentvm_exit_reason {
  * Nothing runs in the guest until agentvm_vm_start(). The configuration is
  * copied; it may be changed or freed afterwards.
  * @return 0; -EINVAL (no kernel set, kernel or initrd malformed, does not fit
- *   in memory); -ENOENT/-EACCES (kernel or initrd path); -ENODEV (no
+ *   in memory, disk image not a regular file or under 512 bytes);
+ *   -ENOENT/-EACCES (kernel, initrd or disk path); -EBUSY (a disk image is
+ *   in use by another VM); -ENODEV (no
  *   /dev/kvm); -ENOTSUP (KVM lacks a capability the VM needs); -ENOMEM;
  *   another -errno from a failed KVM ioctl.
  */

@@ -37,6 +37,11 @@ struct options {
 	uint32_t memory_mib;
 	uint32_t vcpus;
 	unsigned int timeout_sec; /* 0: none */
+	unsigned int ndisks;
+	struct {
+		char *path;
+		uint32_t flags;
+	} disks[8];
 };
 
 static volatile sig_atomic_t interrupted_by;
@@ -54,6 +59,9 @@ static void usage(FILE *out)
 		"  --memory MIB       guest memory in MiB (default 256)\n"
 		"  --vcpus N          number of vCPUs (default 1)\n"
 		"  --cmdline STRING   extra kernel command line (add loglevel=7 to see kernel messages)\n"
+		"  --disk PATH[,ro]   attach a raw disk image (repeatable): /dev/vda, /dev/vdb, ...\n"
+		"  --root-disk PATH[,ro]\n"
+		"                     attach a disk and boot from it (root=/dev/vdX)\n"
 		"  --timeout SEC      stop the VM after SEC seconds and exit 124\n"
 		"  --help             show this help\n"
 		"  --version          show the version\n"
@@ -89,10 +97,30 @@ static int parse_uint(const char *option, const char *text, uint32_t min, uint32
 	return 0;
 }
 
+/* PATH or PATH,ro: the suffix is split off in place. */
+static int parse_disk(const char *option, char *arg, uint32_t flags, struct options *o)
+{
+	char *comma = strrchr(arg, ',');
+
+	if (o->ndisks == sizeof(o->disks) / sizeof(o->disks[0]))
+		return runner_error("%s: at most %zu disks", option, sizeof(o->disks) / sizeof(o->disks[0]));
+	if (comma && strcmp(comma, ",ro") == 0) {
+		*comma = '\0';
+		flags |= AGENTVM_DISK_READ_ONLY;
+	} else if (comma && strcmp(comma, ",rw") == 0) {
+		*comma = '\0';
+	}
+	if (!*arg)
+		return runner_error("%s wants PATH or PATH,ro", option);
+	o->disks[o->ndisks].path = arg;
+	o->disks[o->ndisks++].flags = flags;
+	return 0;
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CONSOLE_ONLY = 256, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_VCPUS,
-	       OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
+	       OPT_TIMEOUT, OPT_DISK, OPT_ROOT_DISK, OPT_HELP, OPT_VERSION };
 	static const struct option long_options[] = {
 		{ "console-only", no_argument, NULL, OPT_CONSOLE_ONLY },
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -101,6 +129,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "vcpus", required_argument, NULL, OPT_VCPUS },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "root-disk", required_argument, NULL, OPT_ROOT_DISK },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -130,6 +160,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_TIMEOUT:
 			err = parse_uint("--timeout", optarg, 1, INT_MAX / 1000, &o->timeout_sec);
+			break;
+		case OPT_DISK:
+			err = parse_disk("--disk", optarg, 0, o);
+			break;
+		case OPT_ROOT_DISK:
+			err = parse_disk("--root-disk", optarg, AGENTVM_DISK_ROOT, o);
 			break;
 		case OPT_HELP:
 			usage(stdout);
@@ -170,6 +206,8 @@ static int configure(const struct options *o, agentvm_config *cfg)
 		err = agentvm_config_set_memory_mib(cfg, o->memory_mib);
 	if (!err && o->vcpus)
 		err = agentvm_config_set_vcpus(cfg, o->vcpus);
+	for (unsigned int i = 0; !err && i < o->ndisks; i++)
+		err = agentvm_config_add_disk(cfg, o->disks[i].path, o->disks[i].flags);
 	if (!err)
 		err = agentvm_config_set_console_fd(cfg, STDOUT_FILENO);
 	return err;

@@ -34,6 +34,8 @@ void agentvm_config_free(agentvm_config *cfg)
 	free(cfg->kernel_path);
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
+	for (unsigned int i = 0; i < cfg->machine.ndisks; i++)
+		free(cfg->disk_paths[i]);
 	free(cfg);
 }
 
@@ -119,5 +121,34 @@ int agentvm_config_set_console_callback(agentvm_config *cfg, agentvm_console_fn 
 	cfg->machine.console_fn = fn;
 	cfg->machine.console_payload = fn ? payload : NULL;
 	cfg->machine.console_fd = -1;
+	return 0;
+}
+
+int agentvm_config_add_disk(agentvm_config *cfg, const char *path, uint32_t flags)
+{
+	struct machine_config *m;
+	char *copy;
+
+	error_clear();
+	if (!cfg || !path || !*path)
+		return error_set(-EINVAL, "agentvm_config_add_disk: the image path is NULL or empty");
+	if (flags & ~(AGENTVM_DISK_READ_ONLY | AGENTVM_DISK_ROOT))
+		return error_set(-EINVAL, "agentvm_config_add_disk: unknown flags 0x%x",
+				 flags & ~(AGENTVM_DISK_READ_ONLY | AGENTVM_DISK_ROOT));
+	m = &cfg->machine;
+	if (m->ndisks == MACHINE_MAX_DISKS)
+		return error_set(-ENOSPC, "at most %d disks can be attached", MACHINE_MAX_DISKS);
+	for (unsigned int i = 0; i < m->ndisks; i++)
+		if ((flags & AGENTVM_DISK_ROOT) && m->disks[i].root)
+			return error_set(-EINVAL, "disk '%s' is already the root disk", m->disks[i].path);
+	copy = strdup(path);
+	if (!copy)
+		return error_set(-ENOMEM, "out of memory copying a string");
+	cfg->disk_paths[m->ndisks] = copy;
+	m->disks[m->ndisks++] = (struct machine_disk){
+		.path = copy,
+		.read_only = flags & AGENTVM_DISK_READ_ONLY,
+		.root = flags & AGENTVM_DISK_ROOT,
+	};
 	return 0;
 }

@@ -9,6 +9,7 @@ struct agentvm_config {
 	char *kernel_path;
 	char *initrd_path;
 	char *cmdline;
+	char *disk_paths[MACHINE_MAX_DISKS];
 };
 
 #endif

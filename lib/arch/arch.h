@@ -29,7 +29,14 @@ int arch_vm_init(struct machine *m);
 /* Put the platform's devices (console, reset, power) on the machine's buses. */
 int arch_devices_init(struct machine *m);
 
-/* Load kernel and initrd, write the command line (the architecture's own options, then `extra`) and boot tables. */
+/* Where virtio-mmio device `index` lives and which interrupt it raises; -ENOSPC past the last slot. */
+int arch_virtio_slot(unsigned int index, uint64_t *base, uint32_t *gsi);
+
+/*
+ * Load kernel and initrd, write the command line (the architecture's own
+ * options, then `extra`) and boot tables that announce every device in
+ * m->virtio (x86_64: virtio_mmio.device= on the command line).
+ */
 int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
 		      const struct mapped_file *initrd, const char *extra_cmdline);
 

@@ -1,9 +1,13 @@
 #include "kvm/irq.h"
 
+#include <errno.h>
 #include <linux/kvm.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "kvm/kvm.h"
+#include "util/error.h"
 
 void kvm_irq_line_set_level(void *ctx, uint32_t gsi, int level)
 {
@@ -15,4 +19,37 @@ void kvm_irq_line_set_level(void *ctx, uint32_t gsi, int level)
 	 * bug fixed at build time, not a guest condition; nothing to report.
 	 */
 	(void)ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+int kvm_irqfd_create(const struct kvm *kvm, uint32_t gsi, int *fd_out)
+{
+	struct kvm_irqfd irqfd = { .gsi = gsi };
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (fd < 0)
+		return error_set_errno(-errno, "cannot create an interrupt eventfd");
+	irqfd.fd = (uint32_t)fd;
+	if (ioctl(kvm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		int err = error_set_errno(-errno, "KVM_IRQFD for GSI %u", gsi);
+
+		close(fd);
+		return err;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int kvm_ioeventfd_add(const struct kvm *kvm, uint64_t addr, uint32_t datamatch, int fd)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch,
+		.addr = addr,
+		.len = 4,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	if (ioctl(kvm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return error_set_errno(-errno, "KVM_IOEVENTFD at 0x%llx", (unsigned long long)addr);
+	return 0;
 }

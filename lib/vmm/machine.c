@@ -14,6 +14,7 @@
 #include "util/error.h"
 #include "vmm/kick.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio_devices.h"
 
 static void machine_event_request(void *ctx, enum machine_event event)
 {
@@ -32,6 +33,24 @@ static int config_check(const struct machine_config *cfg)
 	if (cfg->memory_mib < MACHINE_MIN_MEMORY_MIB || cfg->memory_mib > MACHINE_MAX_MEMORY_MIB)
 		return error_set(-EINVAL, "%u MiB of memory requested; %d to %d MiB are supported",
 				 cfg->memory_mib, MACHINE_MIN_MEMORY_MIB, MACHINE_MAX_MEMORY_MIB);
+	for (unsigned int i = 0, roots = 0; i < cfg->ndisks; i++)
+		if (cfg->disks[i].root && ++roots > 1)
+			return error_set(-EINVAL, "more than one disk is marked as the root disk");
+	return 0;
+}
+
+/* The caller's command line after what the disks need, so the caller can still override. */
+static int extra_cmdline(const struct machine_config *cfg, char *buf, size_t size)
+{
+	size_t used;
+	int err = machine_disks_cmdline(cfg, buf, size);
+
+	if (err || !cfg->cmdline)
+		return err;
+	used = strlen(buf);
+	if ((size_t)snprintf(buf + used, size - used, "%s%s", used ? " " : "", cfg->cmdline) >=
+	    size - used)
+		return error_set(-EINVAL, "kernel command line is over %zu bytes", size - 1);
 	return 0;
 }
 
@@ -103,11 +122,14 @@ static void monotonic_cond_init(pthread_cond_t *cond)
 int machine_create(const struct machine_config *cfg, struct machine **out)
 {
 	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	char extra[MACHINE_MAX_CMDLINE + 64];
 	struct irq_line com1_irq;
 	struct machine *m;
 	int err;
 
 	err = config_check(cfg);
+	if (!err)
+		err = extra_cmdline(cfg, extra, sizeof(extra));
 	if (!err)
 		err = images_open(cfg, &kernel, &initrd);
 	if (err)
@@ -139,7 +161,9 @@ int machine_create(const struct machine_config *cfg, struct machine **out)
 	if (!err)
 		err = arch_devices_init(m);
 	if (!err)
-		err = arch_boot_prepare(m, &kernel, cfg->initrd_path ? &initrd : NULL, cfg->cmdline);
+		err = machine_attach_disks(m, cfg);
+	if (!err)
+		err = arch_boot_prepare(m, &kernel, cfg->initrd_path ? &initrd : NULL, extra);
 	if (!err)
 		err = vcpus_create(m);
 	if (err)
@@ -260,6 +284,7 @@ void machine_destroy(struct machine *m)
 				vcpu_destroy(&m->vcpus[i]);
 		free(m->vcpus);
 	}
+	machine_detach_virtio(m);
 	arch_machine_destroy(&m->arch);
 	guest_memory_destroy(&m->memory);
 	kvm_close(&m->kvm);

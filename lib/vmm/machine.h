@@ -23,6 +23,13 @@
 #define MACHINE_MIN_MEMORY_MIB 16
 #define MACHINE_MAX_MEMORY_MIB 65536
 #define MACHINE_MAX_CMDLINE 2048
+#define MACHINE_MAX_DISKS 8
+
+struct machine_disk {
+	const char *path;
+	bool read_only;
+	bool root; /* boot from it: root=/dev/vdX */
+};
 
 struct machine_config {
 	const char *kernel_path;
@@ -33,6 +40,8 @@ struct machine_config {
 	int console_fd; /* borrowed; the machine keeps a duplicate */
 	void (*console_fn)(const char *data, size_t len, void *payload);
 	void *console_payload;
+	unsigned int ndisks;
+	struct machine_disk disks[MACHINE_MAX_DISKS];
 };
 
 enum machine_end_reason {
@@ -52,6 +61,16 @@ struct vcpu {
 	bool thread_started;
 };
 
+struct virtio_blk;
+
+/* One virtio-mmio device slot: where the guest finds it and how it interrupts. */
+struct machine_virtio {
+	struct virtio_blk *blk;
+	uint64_t base;
+	uint32_t gsi;
+	int irqfd;
+};
+
 struct machine {
 	struct kvm kvm;
 	struct guest_memory memory;
@@ -63,6 +82,8 @@ struct machine {
 	struct arch_machine arch;
 	unsigned int nvcpus;
 	struct vcpu *vcpus;
+	unsigned int nvirtio;
+	struct machine_virtio virtio[MACHINE_MAX_DISKS];
 
 	atomic_bool stopping; /* read by vCPU threads after every exit */
 	pthread_mutex_t lock; /* guards everything below */

@@ -26,6 +26,7 @@
 /* The MMIO hole below 4 GiB: IOAPIC, LAPIC and virtio-mmio devices live here. */
 #define X86_MMIO_HOLE_START 0xc0000000ULL
 #define X86_MMIO_HOLE_END 0x100000000ULL
+#define X86_VIRTIO_MMIO_BASE 0xd0000000ULL
 #define X86_IOAPIC_ADDR 0xfec00000ULL
 #define X86_LAPIC_ADDR 0xfee00000ULL
 

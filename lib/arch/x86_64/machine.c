@@ -1,5 +1,6 @@
 /* The x86_64 side of arch/arch.h: a PC without a PC's legacy, booted the 64-bit Linux way. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/mptable.h"
 #include "devices/i8042.h"
+#include "devices/virtio/mmio.h"
 #include "util/error.h"
 #include "vmm/machine.h"
 
@@ -78,14 +80,52 @@ int arch_devices_init(struct machine *m)
 	return err;
 }
 
-static int compose_cmdline(char *buf, size_t size, const char *extra)
-{
-	int n = snprintf(buf, size, "%s%s%s", x86_base_cmdline, extra && *extra ? " " : "",
-			 extra ? extra : "");
+/*
+ * ISA IRQs nobody else uses here (4 is COM1; 0, 1, 2, 8 belong to the PIT,
+ * keyboard, cascade and RTC on a PC). Linux knows them edge-triggered from the
+ * MP table, which is what an irqfd delivers.
+ */
+static const uint8_t virtio_irqs[] = { 5, 6, 7, 9, 10, 11, 12, 14 };
 
-	if (n < 0 || (size_t)n >= size)
-		return error_set(-EINVAL, "kernel command line is over %zu bytes", size - 1);
+int arch_virtio_slot(unsigned int index, uint64_t *base, uint32_t *gsi)
+{
+	if (index >= sizeof(virtio_irqs))
+		return error_set(-ENOSPC, "at most %zu virtio devices fit", sizeof(virtio_irqs));
+	*base = X86_VIRTIO_MMIO_BASE + (uint64_t)index * VIRTIO_MMIO_SPAN;
+	*gsi = virtio_irqs[index];
 	return 0;
+}
+
+static int append(char *buf, size_t size, size_t *used, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int append(char *buf, size_t size, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, size - *used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - *used)
+		return error_set(-EINVAL, "kernel command line is over %zu bytes", size - 1);
+	*used += (size_t)n;
+	return 0;
+}
+
+/* Devices are announced on the command line: the kernel's CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES. */
+static int compose_cmdline(const struct machine *m, char *buf, size_t size, const char *extra)
+{
+	size_t used = 0;
+	int err = append(buf, size, &used, "%s", x86_base_cmdline);
+
+	for (unsigned int i = 0; !err && i < m->nvirtio; i++)
+		err = append(buf, size, &used, " virtio_mmio.device=%uK@0x%llx:%u",
+			     VIRTIO_MMIO_SPAN / 1024, (unsigned long long)m->virtio[i].base,
+			     m->virtio[i].gsi);
+	if (!err && extra && *extra)
+		err = append(buf, size, &used, " %s", extra);
+	return err;
 }
 
 int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
@@ -96,7 +136,7 @@ int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
 	struct x86_kernel k;
 	int err;
 
-	err = compose_cmdline(cmdline, sizeof(cmdline), extra_cmdline);
+	err = compose_cmdline(m, cmdline, sizeof(cmdline), extra_cmdline);
 	if (err)
 		return err;
 	err = x86_kernel_load(&m->memory, kernel->data, kernel->size, &k);

@@ -1,0 +1,82 @@
+#define _GNU_SOURCE
+#include "vmm/virtio_devices.h"
+
+#include <errno.h>
+#include <linux/virtio_mmio.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "devices/virtio/blk.h"
+#include "kvm/irq.h"
+#include "util/error.h"
+#include "vmm/machine.h"
+
+static void raise_irqfd(void *ctx)
+{
+	const struct machine_virtio *slot = ctx;
+	uint64_t one = 1;
+
+	/* Fails only when the counter is saturated, and then an interrupt is pending anyway. */
+	if (write(slot->irqfd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* Put a transport on the bus and let KVM signal its queues without an exit. */
+static int wire_transport(struct machine *m, struct machine_virtio *slot, struct virtio_mmio *t)
+{
+	int err = bus_register(&m->mmio_bus, slot->base, VIRTIO_MMIO_SPAN, &virtio_mmio_ops, t);
+
+	for (unsigned int q = 0; !err && q < t->ops->num_queues; q++)
+		err = kvm_ioeventfd_add(&m->kvm, slot->base + VIRTIO_MMIO_QUEUE_NOTIFY, q,
+					t->notify_fd[q]);
+	return err;
+}
+
+int machine_attach_disks(struct machine *m, const struct machine_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->ndisks; i++) {
+		struct machine_virtio *slot = &m->virtio[m->nvirtio];
+		struct virtio_interrupt interrupt = { .raise = raise_irqfd, .ctx = slot };
+		char serial[24];
+		int err;
+
+		slot->irqfd = -1;
+		err = arch_virtio_slot(m->nvirtio, &slot->base, &slot->gsi);
+		if (!err)
+			err = kvm_irqfd_create(&m->kvm, slot->gsi, &slot->irqfd);
+		snprintf(serial, sizeof(serial), "agentvm-disk%u", i);
+		if (!err)
+			err = virtio_blk_create(cfg->disks[i].path, cfg->disks[i].read_only, serial,
+						&m->memory, &interrupt, &slot->blk);
+		m->nvirtio++; /* counted even on failure, so detach closes the irqfd */
+		if (!err)
+			err = wire_transport(m, slot, virtio_blk_transport(slot->blk));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int machine_disks_cmdline(const struct machine_config *cfg, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < cfg->ndisks; i++) {
+		if (!cfg->disks[i].root)
+			continue;
+		if (snprintf(buf, size, "root=/dev/vd%c %s", 'a' + i,
+			     cfg->disks[i].read_only ? "ro" : "rw") >= (int)size)
+			return error_set(-EINVAL, "root disk command line does not fit");
+		return 0;
+	}
+	return 0;
+}
+
+void machine_detach_virtio(struct machine *m)
+{
+	for (unsigned int i = 0; i < m->nvirtio; i++) {
+		virtio_blk_destroy(m->virtio[i].blk);
+		if (m->virtio[i].irqfd >= 0)
+			close(m->virtio[i].irqfd);
+	}
+	m->nvirtio = 0;
+}
