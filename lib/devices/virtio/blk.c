@@ -81,6 +81,9 @@ static uint8_t punch(struct virtio_blk *blk, const struct blk_request *req, bool
 	if (blk->read_only || req->writable_len || req->readable_len != sizeof(seg))
 		return VIRTIO_BLK_S_IOERR;
 	blk_request_copy_data(req, &seg, sizeof(seg));
+	/* Unknown flags, and UNMAP on a discard, must be refused (virtio 1.2, 5.2.6.2). */
+	if (seg.flags & ~(zeroes ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0u))
+		return VIRTIO_BLK_S_UNSUPP;
 	if (seg.num_sectors > BLK_MAX_DISCARD_SECTORS ||
 	    !range_ok(blk, seg.sector, (uint64_t)seg.num_sectors * BLK_SECTOR_SIZE))
 		return VIRTIO_BLK_S_IOERR;
