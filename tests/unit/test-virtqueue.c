@@ -342,51 +342,58 @@ static void direct_buffers_count_towards_max_chain(void **state)
 	assert_refused(f, "longer than");
 }
 
-static void activate_checks_layout(void **state)
+static void assert_layout_refused(struct fixture *f, uint16_t size, uint64_t desc, uint64_t avail,
+				  uint64_t used, const char *why)
+{
+	const struct virtq_layout l = { .size = size, .desc_gpa = desc, .avail_gpa = avail,
+					.used_gpa = used };
+
+	assert_int_equal(virtq_activate(&f->q, &f->d.mem, &l, false, false), -EINVAL);
+	assert_non_null(strstr(error_get(), why));
+	assert_false(f->q.ready);
+}
+
+static void activate_refuses_bad_sizes(void **state)
 {
 	struct fixture *f = *state;
-	const struct virtq_layout good = f->d.layout;
+	const struct virtq_layout g = f->d.layout;
+	const uint16_t bad_sizes[] = { 0, 3, 24, 1000, 65535 };
+
+	for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++)
+		assert_layout_refused(f, bad_sizes[i], g.desc_gpa, g.avail_gpa, g.used_gpa,
+				      "power of two");
+}
+
+static void activate_refuses_misaligned_rings(void **state)
+{
+	struct fixture *f = *state;
+	const struct virtq_layout g = f->d.layout;
+
+	/* Alignment from virtio 1.2, 2.7: 16, 2 and 4 bytes. */
+	assert_layout_refused(f, QSIZE, g.desc_gpa + 8, g.avail_gpa, g.used_gpa, "misaligned");
+	assert_layout_refused(f, QSIZE, g.desc_gpa, g.avail_gpa + 1, g.used_gpa, "misaligned");
+	assert_layout_refused(f, QSIZE, g.desc_gpa, g.avail_gpa, g.used_gpa + 2, "misaligned");
+}
+
+static void activate_refuses_rings_outside_ram(void **state)
+{
+	struct fixture *f = *state;
+	const struct virtq_layout g = f->d.layout;
+	const char *why = "outside guest memory";
 	struct virtq_layout l;
 
-	const uint16_t bad_sizes[] = { 0, 3, 24, 1000, 65535 };
-	for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
-		l = good;
-		l.size = bad_sizes[i];
-		assert_int_equal(virtq_activate(&f->q, &f->d.mem, &l, false, false), -EINVAL);
-		assert_non_null(strstr(error_get(), "power of two"));
-	}
+	/* Each ring with its last element (or its event field) one past RAM, and one far away. */
+	assert_layout_refused(f, QSIZE, GUEST_RAM_SIZE - 16 * (QSIZE - 1), g.avail_gpa, g.used_gpa,
+			      why);
+	assert_layout_refused(f, QSIZE, g.desc_gpa, GUEST_RAM_SIZE - 2 * QSIZE, g.used_gpa, why);
+	assert_layout_refused(f, QSIZE, g.desc_gpa, g.avail_gpa, GUEST_RAM_SIZE - 8 * QSIZE, why);
+	assert_layout_refused(f, QSIZE, g.desc_gpa, g.avail_gpa, 0xfffffffffffff000ULL, why);
 
-	const struct { uint64_t desc, avail, used; } misaligned[] = {
-		{ good.desc_gpa + 8, good.avail_gpa, good.used_gpa },
-		{ good.desc_gpa, good.avail_gpa + 1, good.used_gpa },
-		{ good.desc_gpa, good.avail_gpa, good.used_gpa + 2 },
-	};
-	for (size_t i = 0; i < sizeof(misaligned) / sizeof(misaligned[0]); i++) {
-		l = (struct virtq_layout){ QSIZE, misaligned[i].desc, misaligned[i].avail,
-					   misaligned[i].used };
-		assert_int_equal(virtq_activate(&f->q, &f->d.mem, &l, false, false), -EINVAL);
-		assert_non_null(strstr(error_get(), "misaligned"));
-	}
-
-	/* Each ring with its last element (or event field) past RAM, and one far away. */
-	const struct { uint64_t desc, avail, used; } outside[] = {
-		{ GUEST_RAM_SIZE - 16 * (QSIZE - 1), good.avail_gpa, good.used_gpa },
-		{ good.desc_gpa, GUEST_RAM_SIZE - 2 * QSIZE, good.used_gpa },
-		{ good.desc_gpa, good.avail_gpa, GUEST_RAM_SIZE - 8 * QSIZE },
-		{ good.desc_gpa, good.avail_gpa, 0xfffffffffffff000ULL },
-	};
-	for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
-		l = (struct virtq_layout){ QSIZE, outside[i].desc, outside[i].avail,
-					   outside[i].used };
-		assert_int_equal(virtq_activate(&f->q, &f->d.mem, &l, false, false), -EINVAL);
-		assert_non_null(strstr(error_get(), "outside guest memory"));
-	}
-
-	/* Rings that end exactly at the end of RAM are fine. */
-	l = good;
+	/* Rings that end exactly where RAM ends are fine. */
+	l = g;
 	l.desc_gpa = GUEST_RAM_SIZE - 16 * QSIZE;
 	assert_int_equal(virtq_activate(&f->q, &f->d.mem, &l, false, false), 0);
-	l = good;
+	l = g;
 	l.avail_gpa = GUEST_RAM_SIZE - (6 + 2 * QSIZE);
 	assert_int_equal(virtq_activate(&f->q, &f->d.mem, &l, false, false), 0);
 }
@@ -489,7 +496,9 @@ int main(void)
 		TEST(indirect_loop_and_index_refused),
 		TEST(chain_longer_than_max_refused),
 		TEST(direct_buffers_count_towards_max_chain),
-		TEST(activate_checks_layout),
+		TEST(activate_refuses_bad_sizes),
+		TEST(activate_refuses_misaligned_rings),
+		TEST(activate_refuses_rings_outside_ram),
 		TEST(event_idx_honours_used_event),
 		TEST(no_interrupt_flag_without_event_idx),
 		TEST(enable_notify_publishes_avail_event),

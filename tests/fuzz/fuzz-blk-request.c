@@ -1,0 +1,94 @@
+/*
+ * virtio-blk request parsing against any chain a guest can build. The input
+ * is a list of buffers, each a u16 (bit 15: device-writable, bits 0-9: length)
+ * followed by its bytes. Each buffer is its own heap allocation, so the
+ * sanitizer catches any byte the parser reads or hands out beyond a buffer.
+ * Readable buffers come first, as virtq_pop guarantees.
+ */
+#include "fuzz-common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/virtio/blk_request.h"
+
+#define LEN_MASK 0x3ff
+#define WRITABLE 0x8000
+
+/* The buffer of the chain that holds all of [p, p+len); traps if none does. */
+static const struct virtq_buffer *holder(const struct virtq_chain *c, const uint8_t *p,
+					 uint64_t len)
+{
+	for (unsigned int i = 0; i < c->count; i++) {
+		const struct virtq_buffer *b = &c->buffers[i];
+
+		if (p >= b->host && p <= b->host + b->len && len <= (uint64_t)(b->host + b->len - p))
+			return b;
+	}
+	__builtin_trap();
+}
+
+static void check_request(const struct virtq_chain *c, const struct blk_request *req)
+{
+	const struct virtq_buffer *last = &c->buffers[c->count - 1];
+	uint64_t readable = 0, writable = 0;
+	uint8_t *copy;
+
+	if (req->status != last->host + last->len - 1 || !last->device_writes ||
+	    req->ndata > c->count)
+		__builtin_trap();
+	for (unsigned int i = 0; i < req->ndata; i++) {
+		const struct iovec *v = &req->data[i];
+		const struct virtq_buffer *b = holder(c, v->iov_base, v->iov_len);
+
+		/* Empty pieces are left out, and data never includes the status byte. */
+		if (v->iov_len == 0 || (b == last && (uint8_t *)v->iov_base + v->iov_len > req->status))
+			__builtin_trap();
+		if (b->device_writes) {
+			memset(v->iov_base, 0x5a, v->iov_len);
+			writable += v->iov_len;
+		} else if (writable) {
+			__builtin_trap(); /* driver-written data after device-written data */
+		} else {
+			readable += v->iov_len;
+		}
+	}
+	if (readable != req->readable_len || writable != req->writable_len ||
+	    req->data_len != readable + writable)
+		__builtin_trap();
+	copy = malloc(req->data_len + 1);
+	if (blk_request_copy_data(req, copy, req->data_len + 1) != req->data_len ||
+	    blk_request_copy_data(req, copy, req->data_len / 2) != req->data_len / 2)
+		__builtin_trap();
+	free(copy);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct virtq_chain chain;
+	static struct blk_request req;
+	struct fuzz_input in = { data, size };
+	bool writable = false;
+
+	memset(&chain, 0, sizeof(chain));
+	while (in.left >= 2 && chain.count < VIRTQ_MAX_CHAIN) {
+		uint16_t spec = fuzz_u16(&in);
+		struct fuzz_input bytes = fuzz_split(&in, spec & LEN_MASK);
+		uint32_t len = spec & LEN_MASK;
+		uint8_t *host = malloc(len);
+
+		memset(host, 0, len);
+		memcpy(host, bytes.data, bytes.left);
+		writable |= (spec & WRITABLE) != 0;
+		chain.buffers[chain.count++] = (struct virtq_buffer){
+			.host = host, .len = len, .device_writes = writable,
+		};
+		if (!writable)
+			chain.readable = chain.count;
+	}
+	if (blk_request_parse(&chain, &req) == 0)
+		check_request(&chain, &req);
+	for (unsigned int i = 0; i < chain.count; i++)
+		free(chain.buffers[i].host);
+	return 0;
+}
