@@ -1,0 +1,67 @@
+#!/bin/bash
+# Build if needed, then run the boot-to-init benchmark (bench/boot-to-init.py; arguments pass
+# through, see --help). It runs on /dev/kvm directly where that can run guests, otherwise inside
+# the nested test host (tests/vmhost), where absolute times are 10-50x hardware: compare ratios.
+# The caller's working directory is kept, so relative paths in the arguments work.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bench=$root/bench/boot-to-init.py
+
+for a in "$@"; do
+	[[ $a != -h && $a != --help ]] || exec /usr/bin/python3 "$bench" --help
+done
+
+# scripts/build.sh: `meson setup build` when there is no build dir, then `ninja -C build`.
+"$root/scripts/build.sh"
+# The guest fixtures are not default targets. The kernel target exists only when the build found
+# the shared prebuilt kernel; without it boot-to-init.py falls back like scripts/try.sh does.
+ninja -C "$root/build" tests/kvm/test-initrd.cpio.gz >/dev/null
+ninja -C "$root/build" tests/kvm/vmlinux >/dev/null 2>&1 || true
+
+# shellcheck source=/dev/null
+outer="$(nproc)-core $(uname -m) $(. /etc/os-release && echo "$PRETTY_NAME"), host kernel $(uname -r)"
+
+if "$root/tests/vmhost/vmhost" kvm-ok; then
+	exec /usr/bin/python3 "$bench" --context "directly on /dev/kvm of this machine ($outer)" "$@"
+fi
+
+# Files written inside the test host are thrown away with it, so a --json FILE is printed to
+# stdout between two marker lines instead and written here.
+args=() json=
+while (($#)); do
+	case $1 in
+	--json) (($# >= 2)) || { echo "bench/run.sh: --json needs a file name" >&2; exit 2; }
+		json=$2; shift 2; continue ;;
+	--json=*) json=${1#--json=} ;;
+	*) args+=("$1") ;;
+	esac
+	shift
+done
+if [[ -n $json ]]; then
+	args+=(--json -)
+	# Fail now rather than after the run if the file cannot be written.
+	if [[ $json != - && ! -w $json ]] && [[ -e $json || ! -w $(dirname -- "$json") ]]; then
+		echo "bench/run.sh: cannot write --json file $json" >&2
+		exit 2
+	fi
+fi
+
+context="inside the test host (tests/vmhost: an L1 Linux under QEMU TCG with nested SVM, on $outer)"
+echo "bench/run.sh: this machine's /dev/kvm cannot run guests; running inside tests/vmhost" >&2
+set +e
+"$root/tests/vmhost/vmhost" run --timeout 3600 -- \
+	/usr/bin/python3 "$bench" --in-test-host --context "$context" "${args[@]}" |
+	if [[ -n $json && $json != - ]]; then
+		# Print everything but the JSON block; write the block to $json.
+		awk -v out="$json" '
+			$0 == "----- BEGIN boot-to-init JSON -----" { injson = 1; next }
+			$0 == "----- END boot-to-init JSON -----" { injson = 0; next }
+			injson { print > out; next }
+			{ print; fflush() }'
+	else
+		cat
+	fi
+statuses=("${PIPESTATUS[@]}")
+set -e
+((statuses[0] == 0)) || exit "${statuses[0]}"
+exit "${statuses[1]}"
