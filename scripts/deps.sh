@@ -8,6 +8,8 @@ packages=(
 	meson ninja-build gcc pkg-config libc6-dev linux-libc-dev libfdt-dev zlib1g-dev
 	# tests: cmocka, the guest initramfs, the shared guest kernel (.zst)
 	libcmocka-dev busybox-static cpio gzip zstd
+	# tests/kvm/test-disks.sh: ext4 images, and a static guest helper
+	e2fsprogs libc6-dev
 	# tests/vmhost: the nested-KVM test host for machines whose /dev/kvm cannot run guests
 	qemu-system-x86 xz-utils util-linux
 	# bench/: the Python driver

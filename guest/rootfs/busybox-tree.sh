@@ -68,10 +68,14 @@ chmod 755 "$dir$init_at"
 
 if $applets; then
 	# --list-full gives paths such as bin/ls, sbin/reboot, usr/bin/wc; never replace INIT or sh.
+	# One ln per applet (~400): fine on a host, slow where processes are (the nested test host).
 	list=$("$busybox" --list-full) || die "cannot run '$busybox --list-full' to list its applets"
+	declare -A made
 	while read -r applet; do
 		[[ -n $applet && ! -e $dir/$applet && ! -L $dir/$applet ]] || continue
-		mkdir -p "$dir/$(dirname "$applet")"
+		[[ $applet == */* ]] && sub=${applet%/*} || sub=.
+		[[ -n ${made[$sub]:-} ]] || mkdir -p "$dir/$sub"
+		made[$sub]=1
 		ln -s /bin/busybox "$dir/$applet"
 	done <<<"$list"
 fi

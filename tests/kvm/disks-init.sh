@@ -2,10 +2,12 @@
 # /sbin/init of the disk tests' root images (tests/kvm/test-disks.sh): run the
 # case that `agentvm.case=` on the kernel command line names, report results
 # as "DISKS key=value" lines on the console, print "DISKS done" and reboot.
-# The tree comes from guest/rootfs/busybox-tree.sh --applets, so busybox
-# applets are on PATH. Console bytes are slow under nesting: say little.
+# The tree comes from guest/rootfs/busybox-tree.sh, without applet links:
+# Debian's static busybox sh runs its applets by name anyway, through
+# /proc/self/exe, so /proc comes first. Console bytes are slow under nesting:
+# say little.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-mount -t proc proc /proc
+/bin/busybox mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 grep -q '^[^ ]* /dev ' /proc/mounts || mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1

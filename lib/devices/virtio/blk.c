@@ -265,7 +265,8 @@ static int open_image(struct virtio_blk *blk, const char *path)
 {
 	struct stat st;
 
-	blk->fd = open(path, (blk->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; it is refused below. */
+	blk->fd = open(path, (blk->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
 	if (blk->fd < 0)
 		return error_set_errno(-errno, "cannot open disk image '%s'%s", path,
 				       blk->read_only ? "" : " for writing");
