@@ -32,11 +32,16 @@ int virtq_activate(struct virtq *q, const struct guest_memory *mem,
 	/* Alignment from virtio 1.2, 2.7 table: 16, 2 and 4 bytes. */
 	if ((layout->desc_gpa & 15) || (layout->avail_gpa & 1) || (layout->used_gpa & 3))
 		return error_set(-EINVAL, "queue rings are misaligned");
-	q->desc = guest_memory_ptr(mem, layout->desc_gpa, desc_bytes);
-	q->avail = guest_memory_ptr(mem, layout->avail_gpa, avail_bytes);
-	q->used = guest_memory_ptr(mem, layout->used_gpa, used_bytes);
-	if (!q->desc || !q->avail || !q->used)
+	struct vring_desc *desc = guest_memory_ptr(mem, layout->desc_gpa, desc_bytes);
+	struct vring_avail *avail = guest_memory_ptr(mem, layout->avail_gpa, avail_bytes);
+	struct vring_used *used = guest_memory_ptr(mem, layout->used_gpa, used_bytes);
+
+	/* Nothing of the queue changes unless the whole layout is good. */
+	if (!desc || !avail || !used)
 		return error_set(-EINVAL, "queue rings lie outside guest memory");
+	q->desc = desc;
+	q->avail = avail;
+	q->used = used;
 	q->layout = *layout;
 	q->mem = mem;
 	q->indirect = indirect;
