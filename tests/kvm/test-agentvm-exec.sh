@@ -3,26 +3,9 @@
 # poweroff and reboot; exit 125 with one clear line for runner errors; 124 on timeout.
 set -u
 exe=${AGENTVM_EXEC:?} kernel=${AGENTVM_TEST_KERNEL:?} initrd=${AGENTVM_TEST_INITRD:?}
-passed=0 failed=0
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
-
-check() { # name, expected status, grep pattern for stdout or '', pattern for stderr or ''
-	local name=$1 want=$2 out_pat=$3 err_pat=$4 got
-	shift 4
-	"$@" >"$out" 2>"$err"
-	got=$?
-	if [[ $got -ne $want ]] || { [[ -n $out_pat ]] && ! grep -q -- "$out_pat" "$out"; } ||
-		{ [[ -n $err_pat ]] && ! grep -q -- "$err_pat" "$err"; } ||
-		{ [[ $want -eq 125 ]] && [[ $(wc -l <"$err") -ne 1 ]]; }; then
-		echo "FAIL $name: status $got (want $want)"
-		echo "--- stdout"; head -c 2000 "$out"; echo "--- stderr"; head -c 2000 "$err"
-		failed=$((failed + 1))
-	else
-		echo "ok   $name"
-		passed=$((passed + 1))
-	fi
-}
+source "$(dirname "$0")/check-lib.sh"
 
 check "poweroff shows console, exits 0" 0 "AGENTVM-INIT-MARKER cpus=2" "" \
 	"$exe" --console-only --kernel "$kernel" --initrd "$initrd" --vcpus 2 --memory 128

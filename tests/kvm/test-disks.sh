@@ -12,7 +12,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 rootfs=$here/../../guest/rootfs
 PATH=$PATH:/usr/sbin:/sbin # mkfs.ext4, debugfs, e2fsck
 MiB=1048576
-passed=0 failed=0
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/agentvm-disks.XXXXXX")
 out=$scratch/out err=$scratch/err
 bg_pid=
@@ -21,11 +20,7 @@ cleanup() {
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
-
-pass() {
-	echo "ok   $1"
-	passed=$((passed + 1))
-}
+source "$here/check-lib.sh"
 
 # fail NAME DETAIL [BOOT]: the guest console and stderr of BOOT follow, once per boot.
 declare -A shown
@@ -39,23 +34,6 @@ fail() {
 		echo "--- stderr of boot '$3'"
 		head -c 2000 "$scratch/$3.stderr"
 		echo "---"
-	fi
-}
-
-# The runner-error checks, as in test-agentvm-exec.sh: status, patterns, one line on stderr.
-check() { # name, expected status, grep pattern for stdout or '', pattern for stderr or ''
-	local name=$1 want=$2 out_pat=$3 err_pat=$4 got
-	shift 4
-	"$@" >"$out" 2>"$err"
-	got=$?
-	if [[ $got -ne $want ]] || { [[ -n $out_pat ]] && ! grep -q -- "$out_pat" "$out"; } ||
-		{ [[ -n $err_pat ]] && ! grep -q -- "$err_pat" "$err"; } ||
-		{ [[ $want -eq 125 ]] && [[ $(wc -l <"$err") -ne 1 ]]; }; then
-		echo "FAIL $name: status $got (want $want)"
-		echo "--- stdout"; head -c 2000 "$out"; echo "--- stderr"; head -c 2000 "$err"
-		failed=$((failed + 1))
-	else
-		pass "$name"
 	fi
 }
 
