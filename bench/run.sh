@@ -1,11 +1,20 @@
 #!/bin/bash
-# Build if needed, then run the boot-to-init benchmark (bench/boot-to-init.py; arguments pass
-# through, see --help). It runs on /dev/kvm directly where that can run guests, otherwise inside
+# bench/run.sh [BENCHMARK] [ARGS...]: build if needed, then run bench/BENCHMARK.py (boot-to-init,
+# the default, or disk-throughput; ARGS pass through, see --help). It runs on /dev/kvm directly where that can run guests, otherwise inside
 # the nested test host (tests/vmhost), where absolute times are 10-50x hardware: compare ratios.
 # The caller's working directory is kept, so relative paths in the arguments work.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bench=$root/bench/boot-to-init.py
+name=boot-to-init
+if (($#)) && [[ $1 != -* ]]; then
+	name=$1
+	shift
+fi
+bench=$root/bench/$name.py
+if [[ $name == */* || $name == benchlib || ! -f $bench ]]; then
+	echo "bench/run.sh: no benchmark '$name' (there are boot-to-init and disk-throughput)" >&2
+	exit 2
+fi
 
 for a in "$@"; do
 	[[ $a != -h && $a != --help ]] || exec /usr/bin/python3 "$bench" --help
@@ -53,9 +62,9 @@ set +e
 	/usr/bin/python3 "$bench" --in-test-host --context "$context" "${args[@]}" |
 	if [[ -n $json && $json != - ]]; then
 		# Print everything but the JSON block; write the block to $json.
-		awk -v out="$json" '
-			$0 == "----- BEGIN boot-to-init JSON -----" { injson = 1; next }
-			$0 == "----- END boot-to-init JSON -----" { injson = 0; next }
+		awk -v out="$json" -v name="$name" '
+			$0 == "----- BEGIN " name " JSON -----" { injson = 1; next }
+			$0 == "----- END " name " JSON -----" { injson = 0; next }
 			injson { print > out; next }
 			{ print; fflush() }'
 	else
