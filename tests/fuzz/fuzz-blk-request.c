@@ -1,9 +1,6 @@
 /*
- * virtio-blk request parsing against any chain a guest can build. The input
- * is a list of buffers, each a u16 (bit 15: device-writable, bits 0-9: length)
- * followed by its bytes. Each buffer is its own heap allocation, so the
- * sanitizer catches any byte the parser reads or hands out beyond a buffer.
- * Readable buffers come first, as virtq_pop guarantees.
+ * virtio-blk request parsing against any chain a guest can build
+ * (fuzz_build_chain() says how the input describes it).
  */
 #include "fuzz-common.h"
 
@@ -11,9 +8,6 @@
 #include <string.h>
 
 #include "devices/virtio/blk_request.h"
-
-#define LEN_MASK 0x3ff
-#define WRITABLE 0x8000
 
 /* The buffer of the chain that holds all of [p, p+len); traps if none does. */
 static const struct virtq_buffer *holder(const struct virtq_chain *c, const uint8_t *p,
@@ -68,27 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct virtq_chain chain;
 	static struct blk_request req;
 	struct fuzz_input in = { data, size };
-	bool writable = false;
 
-	memset(&chain, 0, sizeof(chain));
-	while (in.left >= 2 && chain.count < VIRTQ_MAX_CHAIN) {
-		uint16_t spec = fuzz_u16(&in);
-		struct fuzz_input bytes = fuzz_split(&in, spec & LEN_MASK);
-		uint32_t len = spec & LEN_MASK;
-		uint8_t *host = malloc(len);
-
-		memset(host, 0, len);
-		memcpy(host, bytes.data, bytes.left);
-		writable |= (spec & WRITABLE) != 0;
-		chain.buffers[chain.count++] = (struct virtq_buffer){
-			.host = host, .len = len, .device_writes = writable,
-		};
-		if (!writable)
-			chain.readable = chain.count;
-	}
+	fuzz_build_chain(&in, &chain);
 	if (blk_request_parse(&chain, &req) == 0)
 		check_request(&chain, &req);
-	for (unsigned int i = 0; i < chain.count; i++)
-		free(chain.buffers[i].host);
+	fuzz_free_chain(&chain);
 	return 0;
 }

@@ -37,6 +37,37 @@ struct fuzz_input fuzz_split(struct fuzz_input *in, size_t len)
 	return part;
 }
 
+#define CHAIN_LEN_MASK 0x3ff
+#define CHAIN_WRITABLE 0x8000
+
+void fuzz_build_chain(struct fuzz_input *in, struct virtq_chain *chain)
+{
+	bool writable = false;
+
+	memset(chain, 0, sizeof(*chain));
+	while (in->left >= 2 && chain->count < VIRTQ_MAX_CHAIN) {
+		uint16_t spec = fuzz_u16(in);
+		uint32_t len = spec & CHAIN_LEN_MASK;
+		struct fuzz_input bytes = fuzz_split(in, len);
+		uint8_t *host = malloc(len);
+
+		memset(host, 0, len);
+		memcpy(host, bytes.data, bytes.left);
+		writable |= (spec & CHAIN_WRITABLE) != 0;
+		chain->buffers[chain->count++] = (struct virtq_buffer){
+			.host = host, .len = len, .device_writes = writable,
+		};
+		if (!writable)
+			chain->readable = chain->count;
+	}
+}
+
+void fuzz_free_chain(struct virtq_chain *chain)
+{
+	for (unsigned int i = 0; i < chain->count; i++)
+		free(chain->buffers[i].host);
+}
+
 const struct guest_memory *fuzz_guest_memory(struct fuzz_input image)
 {
 	static struct guest_memory mem;

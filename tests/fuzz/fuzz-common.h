@@ -29,6 +29,16 @@ uint32_t fuzz_u32(struct fuzz_input *in);
 struct fuzz_input fuzz_split(struct fuzz_input *in, size_t len);
 
 /*
+ * A chain straight from the input, without a ring: a list of buffers, each a
+ * u16 (bit 15: device-writable, bits 0-9: length) followed by its bytes.
+ * Each buffer is its own heap allocation, so the sanitizer catches any byte a
+ * parser reads or hands out beyond one. Readable buffers come first, as
+ * virtq_pop guarantees. Free with fuzz_free_chain().
+ */
+void fuzz_build_chain(struct fuzz_input *in, struct virtq_chain *chain);
+void fuzz_free_chain(struct virtq_chain *chain);
+
+/*
  * Guest RAM shared by every run of a harness (a memfd is too slow to create
  * per input): two regions with a hole between them, so that a range crossing
  * from one to the other is as wrong as one past the end. Filled from `image`

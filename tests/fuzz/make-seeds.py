@@ -48,10 +48,12 @@ def virtqueue_seeds():
     yield 'seed-script', header + struct.pack('<H', len(script)) + script + ram_image()
 
 
-def blk_request_seeds():
-    def buf(data, writable=False):
-        return struct.pack('<H', len(data) | (0x8000 if writable else 0)) + data
+def buf(data, writable=False):
+    """One buffer of a chain as fuzz_build_chain() reads it."""
+    return struct.pack('<H', len(data) | (0x8000 if writable else 0)) + data
 
+
+def blk_request_seeds():
     def hdr(kind, sector):
         return struct.pack('<IIQ', kind, 0, sector)
 
@@ -61,6 +63,18 @@ def blk_request_seeds():
     yield 'seed-get-id', buf(hdr(T_GET_ID, 0)) + buf(bytes(20), True) + buf(bytes(1), True)
     yield 'seed-discard', buf(hdr(T_DISCARD, 0)) + buf(struct.pack('<QII', 8, 8, 0)) + \
         buf(bytes(1), True)
+
+
+def vsock_packet_seeds():
+    def hdr(op, length, flags=0):
+        # src_cid 3 (the guest), dst_cid 2 (the host), ports, len, type stream, op, flags,
+        # buf_alloc, fwd_cnt (linux/virtio_vsock.h)
+        return struct.pack('<QQIIIHHIII', 3, 2, 1024, 5000, length, 1, op, flags, 65536, 0)
+
+    yield 'seed-request', buf(hdr(1, 0))
+    yield 'seed-rw-split', buf(hdr(5, 6)[:20]) + buf(hdr(5, 6)[20:] + b'hel') + buf(b'lo\n')
+    yield 'seed-shutdown', buf(hdr(4, 0, 3))
+    yield 'seed-rx-buffer', buf(bytes(44 + 64), True)
 
 
 def virtio_mmio_seeds():
@@ -89,7 +103,8 @@ def virtio_mmio_seeds():
 
 def main():
     for harness, seeds in (('fuzz-virtqueue', virtqueue_seeds), ('fuzz-blk-request', blk_request_seeds),
-                           ('fuzz-virtio-mmio', virtio_mmio_seeds)):
+                           ('fuzz-virtio-mmio', virtio_mmio_seeds),
+                           ('fuzz-vsock-packet', vsock_packet_seeds)):
         directory = os.path.join(HERE, 'corpus', harness)
         os.makedirs(directory, exist_ok=True)
         for name, data in seeds():
