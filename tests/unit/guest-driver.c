@@ -17,16 +17,14 @@ static uint64_t align_up(uint64_t x, uint64_t a)
 	return (x + a - 1) & ~(a - 1);
 }
 
-void guest_driver_init(struct guest_driver *d, uint16_t size)
+/* Lay out a queue of `size` from desc_gpa, below GUEST_DATA_GPA. */
+static void lay_out(struct guest_driver *d, uint16_t size, uint64_t desc_gpa)
 {
-	const struct memory_region ram = { .gpa = 0, .size = GUEST_RAM_SIZE };
-	uint64_t avail_gpa = GUEST_DESC_GPA + 16ULL * size;
+	uint64_t avail_gpa = desc_gpa + 16ULL * size;
 
-	memset(d, 0, sizeof(*d));
-	assert_int_equal(guest_memory_create(&d->mem, &ram, 1), 0);
 	d->layout = (struct virtq_layout){
 		.size = size,
-		.desc_gpa = GUEST_DESC_GPA,
+		.desc_gpa = desc_gpa,
 		.avail_gpa = avail_gpa,
 		.used_gpa = align_up(avail_gpa + 6 + 2ULL * size, PAGE),
 	};
@@ -35,6 +33,23 @@ void guest_driver_init(struct guest_driver *d, uint16_t size)
 	d->avail = guest_host(d, d->layout.avail_gpa);
 	d->used = guest_host(d, d->layout.used_gpa);
 	d->next_data = GUEST_DATA_GPA;
+}
+
+void guest_driver_init(struct guest_driver *d, uint16_t size)
+{
+	const struct memory_region ram = { .gpa = 0, .size = GUEST_RAM_SIZE };
+
+	memset(d, 0, sizeof(*d));
+	assert_int_equal(guest_memory_create(&d->mem, &ram, 1), 0);
+	lay_out(d, size, GUEST_DESC_GPA);
+}
+
+void guest_driver_init_queue(struct guest_driver *d, const struct guest_driver *owner,
+			     uint16_t size, uint64_t desc_gpa)
+{
+	memset(d, 0, sizeof(*d));
+	d->mem = owner->mem; /* a view: only the owner is destroyed */
+	lay_out(d, size, desc_gpa);
 }
 
 void guest_driver_destroy(struct guest_driver *d)

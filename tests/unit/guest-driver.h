@@ -40,6 +40,14 @@ struct guest_driver {
 void guest_driver_init(struct guest_driver *d, uint16_t size);
 void guest_driver_destroy(struct guest_driver *d);
 
+/*
+ * Another queue of a multi-queue device in owner's RAM, its rings from
+ * desc_gpa (below GUEST_DATA_GPA, apart from the owner's). Allocate buffers
+ * from the owner only; destroy only the owner.
+ */
+void guest_driver_init_queue(struct guest_driver *d, const struct guest_driver *owner,
+			     uint16_t size, uint64_t desc_gpa);
+
 /* Zero the rings and start over from entry 0, as a driver does after a device reset. */
 void guest_reset_rings(struct guest_driver *d);
 
