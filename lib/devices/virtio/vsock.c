@@ -16,9 +16,9 @@
 #include "util/error.h"
 
 #define VSOCK_QUEUE_SIZE 256
+/* Queue 2 carries events (transport reset); nothing sends one yet. */
 #define RX_QUEUE 0
 #define TX_QUEUE 1
-#define EVENT_QUEUE 2
 /* Host ports we connect from: the ephemeral range, as the guest expects of a peer. */
 #define FIRST_HOST_PORT 49152u
 /* Resets owed for packets that belong to no connection; more are dropped, the guest retries. */
@@ -40,8 +40,11 @@ struct vsock_conn {
 	uint32_t guest_shutdown; /* VIRTIO_VSOCK_SHUTDOWN_* flags the guest sent */
 	/* Credit (virtio 1.2, 5.10.6.3): theirs, then ours. */
 	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
-	uint32_t rx_cnt, fwd_cnt, fwd_cnt_sent;
-	/* Guest data our user has not taken yet; never more than VSOCK_BUF_ALLOC by the credit. */
+	uint32_t fwd_cnt, fwd_cnt_sent;
+	/*
+	 * Guest data our user has not taken yet: what the guest sent minus
+	 * fwd_cnt, so never more than VSOCK_BUF_ALLOC when it keeps to the credit.
+	 */
 	uint8_t *pending;
 	uint32_t pending_len;
 	/* A connect() call waits for this connection while `waiter` is set. */
@@ -188,7 +191,7 @@ static void handle_rw(struct virtio_vsock *vs, struct vsock_conn *c)
 	const struct vsock_packet *p = &vs->pkt;
 
 	if (c->state != CONN_ESTABLISHED || (c->guest_shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND) ||
-	    c->rx_cnt - c->fwd_cnt + p->hdr.len > VSOCK_BUF_ALLOC) {
+	    c->pending_len + p->hdr.len > VSOCK_BUF_ALLOC) {
 		c->send_rst = true; /* data it had no right to send */
 		return;
 	}
@@ -196,7 +199,6 @@ static void handle_rw(struct virtio_vsock *vs, struct vsock_conn *c)
 		c->send_rst = true;
 		return;
 	}
-	c->rx_cnt += p->hdr.len;
 	deliver(c, p->payload, p->npayload);
 }
 
@@ -529,15 +531,17 @@ static struct vsock_conn *new_conn(struct virtio_vsock *vs, uint32_t guest_port,
 	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++) {
 		struct vsock_conn *c = &vs->conns[i];
 
+		uint32_t host_port;
+
 		if (c->state != CONN_FREE)
 			continue;
 		/* Ports wrap within the ephemeral range and skip ones in use. */
 		do {
-			c->host_port = vs->next_host_port++;
+			host_port = vs->next_host_port++;
 			if (vs->next_host_port == 0)
 				vs->next_host_port = FIRST_HOST_PORT;
-		} while (find_conn(vs, c->host_port, guest_port));
-		*c = (struct vsock_conn){ .state = CONN_CONNECTING, .host_port = c->host_port,
+		} while (find_conn(vs, host_port, guest_port));
+		*c = (struct vsock_conn){ .state = CONN_CONNECTING, .host_port = host_port,
 					  .guest_port = guest_port, .fd = fd, .waiter = true };
 		return c;
 	}
