@@ -171,3 +171,18 @@ void guest_setup_queue(struct guest_driver *d, struct virtio_mmio *t, uint32_t i
 	mmio_write32(t, VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(d->layout.used_gpa >> 32));
 	mmio_write32(t, VIRTIO_MMIO_QUEUE_READY, 1);
 }
+
+uint8_t *chain_add(struct virtq_chain *chain, uint8_t *bytes, size_t cap, size_t *used,
+		   uint32_t len, bool device_writes)
+{
+	uint8_t *host = bytes + *used;
+
+	assert_true(*used + len <= cap && chain->count < VIRTQ_MAX_CHAIN);
+	*used += len;
+	chain->buffers[chain->count++] = (struct virtq_buffer){
+		.host = host, .len = len, .device_writes = device_writes,
+	};
+	if (!device_writes)
+		chain->readable = chain->count;
+	return host;
+}

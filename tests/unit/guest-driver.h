@@ -8,6 +8,7 @@
 #define AGENTVM_TESTS_GUEST_DRIVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <linux/virtio_ring.h>
@@ -78,5 +79,13 @@ uint32_t guest_negotiate(struct virtio_mmio *t, uint64_t features);
 
 /* Point queue `index` at this driver's rings and mark it ready. */
 void guest_setup_queue(struct guest_driver *d, struct virtio_mmio *t, uint32_t index);
+
+/*
+ * For parser tests that skip the rings: append a buffer of `len` bytes, taken
+ * from bytes[*used..cap), to a chain as virtq_pop would hand it out (readable
+ * buffers counted in chain->readable). Returns the buffer's bytes.
+ */
+uint8_t *chain_add(struct virtq_chain *chain, uint8_t *bytes, size_t cap, size_t *used,
+		   uint32_t len, bool device_writes);
 
 #endif

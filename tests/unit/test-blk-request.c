@@ -15,6 +15,7 @@
 #include <linux/virtio_blk.h>
 
 #include "devices/virtio/blk_request.h"
+#include "guest-driver.h"
 
 /* Backing bytes for the chain's buffers; a real chain points into guest RAM. */
 struct fixture {
@@ -39,16 +40,7 @@ static int teardown(void **state)
 /* Append a buffer of `len` bytes to the chain; returns its bytes. */
 static uint8_t *add(struct fixture *f, uint32_t len, bool device_writes)
 {
-	uint8_t *host = f->bytes + f->used;
-
-	assert_true(f->used + len <= sizeof(f->bytes));
-	f->used += len;
-	f->chain.buffers[f->chain.count++] = (struct virtq_buffer){
-		.host = host, .len = len, .device_writes = device_writes,
-	};
-	if (!device_writes)
-		f->chain.readable = f->chain.count;
-	return host;
+	return chain_add(&f->chain, f->bytes, sizeof(f->bytes), &f->used, len, device_writes);
 }
 
 /* A readable buffer starting with a request header. */

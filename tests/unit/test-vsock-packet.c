@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "devices/virtio/vsock_packet.h"
+#include "guest-driver.h"
 
 #define GUEST_CID 3
 
@@ -37,16 +38,7 @@ static int teardown(void **state)
 
 static uint8_t *add(struct fixture *f, uint32_t len, bool device_writes)
 {
-	uint8_t *host = f->bytes + f->used;
-
-	assert_true(f->used + len <= sizeof(f->bytes));
-	f->used += len;
-	f->chain.buffers[f->chain.count++] = (struct virtq_buffer){
-		.host = host, .len = len, .device_writes = device_writes,
-	};
-	if (!device_writes)
-		f->chain.readable = f->chain.count;
-	return host;
+	return chain_add(&f->chain, f->bytes, sizeof(f->bytes), &f->used, len, device_writes);
 }
 
 static struct virtio_vsock_hdr wire_header(uint16_t op, uint32_t len)
