@@ -9,19 +9,6 @@
 
 #include "devices/virtio/blk_request.h"
 
-/* The buffer of the chain that holds all of [p, p+len); traps if none does. */
-static const struct virtq_buffer *holder(const struct virtq_chain *c, const uint8_t *p,
-					 uint64_t len)
-{
-	for (unsigned int i = 0; i < c->count; i++) {
-		const struct virtq_buffer *b = &c->buffers[i];
-
-		if (p >= b->host && p <= b->host + b->len && len <= (uint64_t)(b->host + b->len - p))
-			return b;
-	}
-	__builtin_trap();
-}
-
 static void check_request(const struct virtq_chain *c, const struct blk_request *req)
 {
 	const struct virtq_buffer *last = &c->buffers[c->count - 1];
@@ -33,7 +20,7 @@ static void check_request(const struct virtq_chain *c, const struct blk_request 
 		__builtin_trap();
 	for (unsigned int i = 0; i < req->ndata; i++) {
 		const struct iovec *v = &req->data[i];
-		const struct virtq_buffer *b = holder(c, v->iov_base, v->iov_len);
+		const struct virtq_buffer *b = fuzz_chain_holder(c, v->iov_base, v->iov_len);
 
 		/* Empty pieces are left out, and data never includes the status byte. */
 		if (v->iov_len == 0 || (b == last && (uint8_t *)v->iov_base + v->iov_len > req->status))

@@ -62,6 +62,20 @@ void fuzz_build_chain(struct fuzz_input *in, struct virtq_chain *chain)
 	}
 }
 
+const struct virtq_buffer *fuzz_chain_holder(const struct virtq_chain *c, const void *p,
+					     uint64_t len)
+{
+	const uint8_t *at = p;
+
+	for (unsigned int i = 0; i < c->count; i++) {
+		const struct virtq_buffer *b = &c->buffers[i];
+
+		if (at >= b->host && at <= b->host + b->len && len <= (uint64_t)(b->host + b->len - at))
+			return b;
+	}
+	__builtin_trap();
+}
+
 void fuzz_free_chain(struct virtq_chain *chain)
 {
 	for (unsigned int i = 0; i < chain->count; i++)

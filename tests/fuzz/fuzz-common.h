@@ -38,6 +38,10 @@ struct fuzz_input fuzz_split(struct fuzz_input *in, size_t len);
 void fuzz_build_chain(struct fuzz_input *in, struct virtq_chain *chain);
 void fuzz_free_chain(struct virtq_chain *chain);
 
+/* The buffer of the chain that holds all of [p, p+len); traps if none does. */
+const struct virtq_buffer *fuzz_chain_holder(const struct virtq_chain *c, const void *p,
+					     uint64_t len);
+
 /*
  * Guest RAM shared by every run of a harness (a memfd is too slow to create
  * per input): two regions with a hole between them, so that a range crossing
