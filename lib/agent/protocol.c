@@ -54,6 +54,7 @@ static const struct type_info types[] = {
 	[AGENT_G2H_FILE_INFO] = { "FILE_INFO", FIXED(U64) },
 	[AGENT_G2H_FILE_DATA] = { "FILE_DATA", DATA },
 	[AGENT_G2H_FILE_END] = { "FILE_END", FIXED(0) },
+	[AGENT_G2H_EXEC_FAILED] = { "EXEC_FAILED", AT_LEAST(U32 + STR) },
 };
 
 static const struct type_info *type_info(uint16_t type)
@@ -587,14 +588,25 @@ int agent_exited_decode(const uint8_t *p, size_t len, struct agent_exited *out)
 	return 0;
 }
 
-int agent_error_encode(struct agent_writer *w, uint32_t err, const char *message)
+static int errno_message_encode(struct agent_writer *w, uint16_t type, uint32_t err,
+				const char *message)
 {
 	if (!in_range(err, 1, MAX_ERRNO))
 		fail(w, -EINVAL);
-	agent_frame_begin(w, AGENT_G2H_ERROR);
+	agent_frame_begin(w, type);
 	agent_put_u32(w, err);
 	put_cstring(w, message);
 	return agent_frame_end(w);
+}
+
+int agent_error_encode(struct agent_writer *w, uint32_t err, const char *message)
+{
+	return errno_message_encode(w, AGENT_G2H_ERROR, err, message);
+}
+
+int agent_exec_failed_encode(struct agent_writer *w, uint32_t err, const char *message)
+{
+	return errno_message_encode(w, AGENT_G2H_EXEC_FAILED, err, message);
 }
 
 int agent_error_decode(const uint8_t *p, size_t len, struct agent_error *out)

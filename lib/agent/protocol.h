@@ -64,6 +64,7 @@ enum agent_type {
 	AGENT_G2H_FILE_INFO = 72,
 	AGENT_G2H_FILE_DATA = 73,
 	AGENT_G2H_FILE_END = 74,
+	AGENT_G2H_EXEC_FAILED = 75,
 };
 
 /* EXEC flags. */
@@ -275,6 +276,15 @@ struct agent_error {
 };
 int agent_error_encode(struct agent_writer *w, uint32_t err, const char *message);
 int agent_error_decode(const uint8_t *p, size_t len, struct agent_error *out);
+
+/*
+ * EXEC_FAILED: execve() itself refused the command (the errno says why:
+ * ENOENT, EACCES, ENOEXEC, ...), as opposed to an ERROR in an earlier step
+ * such as chdir. Same payload as ERROR, so agent_error_decode() reads it;
+ * the distinct type is what lets a host map ENOENT to 127 without also
+ * mapping a missing working directory to "command not found".
+ */
+int agent_exec_failed_encode(struct agent_writer *w, uint32_t err, const char *message);
 
 /* FILE_INFO: the size of the file FILE_DATA frames will carry. */
 int agent_file_info_encode(struct agent_writer *w, uint64_t size);

@@ -421,6 +421,17 @@ static void error_round_trip(void **state)
 	p = only_frame(&w, AGENT_G2H_ERROR, &n);
 	assert_int_equal(agent_error_decode(p, n, &e), 0);
 	assert_int_equal(e.message.len, 0);
+
+	w = writer();
+	assert_int_equal(agent_exec_failed_encode(&w, EACCES, "execve '/etc': Permission denied"),
+			 0);
+	p = only_frame(&w, AGENT_G2H_EXEC_FAILED, &n);
+	assert_int_equal(agent_error_decode(p, n, &e), 0);
+	assert_int_equal(e.err, EACCES);
+	assert_str(e.message, "execve '/etc': Permission denied");
+
+	w = writer();
+	assert_int_equal(agent_exec_failed_encode(&w, 0, "x"), -EINVAL);
 }
 
 static void file_info_round_trip(void **state)
@@ -475,7 +486,7 @@ static void header_bad_flags(void **state)
 
 static void header_unknown_type(void **state)
 {
-	static const uint16_t unknown[] = { 0, 10, 63, 75, 127, 128, 0xffff };
+	static const uint16_t unknown[] = { 0, 10, 63, 76, 127, 128, 0xffff };
 	struct agent_writer w;
 
 	(void)state;
@@ -516,6 +527,7 @@ static void header_wrong_size_for_type(void **state)
 		{ AGENT_G2H_STARTED, 8, -EPROTO }, { AGENT_G2H_EXITED, 40, 0 },
 		{ AGENT_G2H_EXITED, 39, -EPROTO }, { AGENT_G2H_EXITED, 41, -EPROTO },
 		{ AGENT_G2H_ERROR, 8, 0 },        { AGENT_G2H_ERROR, 7, -EPROTO },
+		{ AGENT_G2H_EXEC_FAILED, 8, 0 },  { AGENT_G2H_EXEC_FAILED, 7, -EPROTO },
 		{ AGENT_G2H_OK, 1, -EPROTO },     { AGENT_G2H_FILE_INFO, 8, 0 },
 		{ AGENT_G2H_FILE_INFO, 4, -EPROTO }, { AGENT_G2H_FILE_END, 1, -EPROTO },
 		{ AGENT_H2G_STDIN, 0, -EPROTO },  { AGENT_H2G_STDIN, AGENT_DATA_CHUNK, 0 },
