@@ -169,6 +169,26 @@ AGENTVM_API int agentvm_config_set_console_callback(agentvm_config *cfg, agentvm
  */
 AGENTVM_API int agentvm_config_add_disk(agentvm_config *cfg, const char *path, uint32_t flags);
 
+/**
+ * Set the guest's vsock address (its CID), 3 to 4294967294; the default is 3.
+ * Each VM has its own vsock device served by the library, so VMs never
+ * compete for a CID: this is only the number the guest sees.
+ * @return 0, -EINVAL (out of range).
+ */
+AGENTVM_API int agentvm_config_set_vsock_cid(agentvm_config *cfg, uint32_t cid);
+
+/** The default for agentvm_config_set_agent_timeout_ms(): one minute. */
+#define AGENTVM_AGENT_TIMEOUT_DEFAULT_MS 60000
+
+/**
+ * How long agentvm_vm_start() waits for the guest agent (guest/agent, the
+ * init of the default initramfs) to answer, in milliseconds; 0 for a guest
+ * without the agent: agentvm_vm_start() then returns at once and
+ * agentvm_vm_exec() and the file calls are not available.
+ * @return 0, -EINVAL (negative).
+ */
+AGENTVM_API int agentvm_config_set_agent_timeout_ms(agentvm_config *cfg, int32_t timeout_ms);
+
 /* ------------------------------------------------------------------------ */
 /* Virtual machines                                                         */
 
@@ -209,10 +229,16 @@ typedef enum agentvm_exit_reason {
 AGENTVM_API int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out);
 
 /**
- * Start the vCPU threads. Returns at once; the guest boots in the background.
- * A VM starts at most once.
+ * Start the vCPU threads and wait until the guest agent answers, so that
+ * agentvm_vm_exec() works as soon as this returns. With an agent timeout of
+ * 0 (agentvm_config_set_agent_timeout_ms()) it returns at once and the guest
+ * boots in the background. A VM starts at most once. After a failure past
+ * the thread start (the agent did not answer), the VM has been killed.
  * @return 0; -EBUSY (already started); -EINVAL (the kick signal is ignored
- *   by the process); -EAGAIN/-ENOMEM (no thread could be created).
+ *   by the process); -EAGAIN/-ENOMEM (no thread could be created);
+ *   -ETIMEDOUT (the agent did not answer in time); -EHOSTDOWN (the guest
+ *   stopped before its agent answered); -EPROTO/-EPROTONOSUPPORT (what
+ *   answered does not speak the agent protocol, or not a version we do).
  */
 AGENTVM_API int agentvm_vm_start(agentvm_vm *vm);
 
@@ -242,6 +268,152 @@ AGENTVM_API int agentvm_vm_kill(agentvm_vm *vm);
  * the same VM.
  */
 AGENTVM_API void agentvm_vm_free(agentvm_vm *vm);
+
+/* ------------------------------------------------------------------------ */
+/* Running commands                                                         */
+
+/** Stream numbers given to an agentvm_output_fn. */
+#define AGENTVM_STDOUT 1
+#define AGENTVM_STDERR 2
+
+/**
+ * Receives a command's output as it arrives, on the thread that called
+ * agentvm_vm_exec(), in the order the guest read its pipes.
+ * @param stream AGENTVM_STDOUT or AGENTVM_STDERR.
+ * @param data   the bytes, valid only during the call; len is at least 1.
+ * @param payload agentvm_exec_options.output_payload.
+ */
+typedef void (*agentvm_output_fn)(int stream, const void *data, size_t len, void *payload);
+
+/** The layout of agentvm_exec_options this header describes. */
+#define AGENTVM_EXEC_OPTIONS_VERSION 1
+/** The default of agentvm_exec_options.capture_limit: 64 MiB per stream. */
+#define AGENTVM_CAPTURE_DEFAULT (64u * 1024 * 1024)
+
+/**
+ * What to run and how. Fill it with agentvm_exec_options_init() first, then
+ * set the fields you need: fields are only ever appended, and the version
+ * tells the library which ones your program knows.
+ */
+typedef struct agentvm_exec_options {
+	uint32_t version;        /**< AGENTVM_EXEC_OPTIONS_VERSION, set by _init() */
+	const char *const *argv; /**< the command, NULL-terminated; argv[0] is looked up in PATH */
+	/**
+	 * The whole environment, NULL-terminated "NAME=value" strings; NULL gives
+	 * PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin and HOME=/root.
+	 */
+	const char *const *envp;
+	const char *cwd;         /**< working directory in the guest; NULL for "/" */
+	const void *stdin_data;  /**< bytes for the command's stdin, then EOF; NULL: none */
+	size_t stdin_len;
+	/**
+	 * Or a descriptor to read the command's stdin from until EOF (a pipe, a
+	 * file, a terminal); -1 (the default) for none. Not both this and stdin_data.
+	 * Without either, the command's stdin is /dev/null.
+	 */
+	int stdin_fd;
+	/**
+	 * Milliseconds the command may run; 0 (the default) for no limit. On
+	 * expiry its process group is killed with SIGKILL and the result has
+	 * AGENTVM_EXEC_TIMED_OUT.
+	 */
+	uint32_t timeout_ms;
+	/** Bytes of each stream kept in the result; more sets a _TRUNCATED flag. 0 keeps none. */
+	size_t capture_limit;
+	agentvm_output_fn output_fn; /**< optional: every chunk as it arrives */
+	void *output_payload;
+} agentvm_exec_options;
+
+/**
+ * Fill opts with the defaults: version AGENTVM_EXEC_OPTIONS_VERSION, no
+ * argv, the default environment, cwd "/", no stdin (stdin_fd -1), no
+ * timeout, capture_limit AGENTVM_CAPTURE_DEFAULT, no output callback.
+ * @return 0, -EINVAL (NULL).
+ */
+AGENTVM_API int agentvm_exec_options_init(agentvm_exec_options *opts);
+
+/** agentvm_exec_result.flags: the timeout expired and the command was killed. */
+#define AGENTVM_EXEC_TIMED_OUT (1u << 0)
+/** agentvm_exec_result.flags: stdout went over capture_limit; the rest was not kept. */
+#define AGENTVM_EXEC_STDOUT_TRUNCATED (1u << 1)
+/** agentvm_exec_result.flags: the same for stderr. */
+#define AGENTVM_EXEC_STDERR_TRUNCATED (1u << 2)
+/**
+ * agentvm_exec_result.flags: the program could not be executed (error holds
+ * execve's errno); exit_code is 127 for ENOENT and 126 otherwise, as a shell reports.
+ */
+#define AGENTVM_EXEC_NOT_STARTED (1u << 3)
+
+/**
+ * How a command ended, what it printed and what it cost. Allocated by
+ * agentvm_vm_exec(); fields are only ever appended, and version says which
+ * ones this library filled in.
+ */
+typedef struct agentvm_exec_result {
+	uint32_t version;   /**< the layout filled in; 1 for this header */
+	uint32_t flags;     /**< AGENTVM_EXEC_* bits */
+	int32_t exit_code;  /**< 0..255; -1 when a signal ended it or it timed out unreaped */
+	int32_t signal;     /**< the signal that ended it, else 0 */
+	int32_t error;      /**< with AGENTVM_EXEC_NOT_STARTED: execve's errno, else 0 */
+	uint32_t guest_pid; /**< the command's pid in the guest; 0 if it never started */
+	uint8_t *stdout_data; /**< captured stdout, NUL-terminated (not counted in stdout_len) */
+	size_t stdout_len;
+	uint8_t *stderr_data; /**< captured stderr, likewise */
+	size_t stderr_len;
+	uint64_t wall_us;    /**< guest clock: command start to end */
+	uint64_t user_us;    /**< guest user CPU time of the command and its waited-for children */
+	uint64_t sys_us;     /**< guest system CPU time, likewise */
+	uint64_t maxrss_kib; /**< peak resident set size in the guest */
+	uint64_t host_us;    /**< host clock: agentvm_vm_exec() call to return */
+} agentvm_exec_result;
+
+/**
+ * Run a command in the guest and wait for it to end: its output reaches
+ * output_fn as it comes and the result when it is done. Several threads may
+ * exec on one VM at once (each command gets its own connection to the agent).
+ * Blocks the calling thread; output_fn runs on it.
+ * @return 0 (*out holds the result, whatever the command's exit status, also
+ *   for a command that could not be executed or timed out); -EINVAL (bad
+ *   options: no argv, both stdin_data and stdin_fd, an unknown version,
+ *   an argument or environment too large for one request, a NUL-less
+ *   environment entry); -ENOTCONN (the VM has no agent or was not started);
+ *   -EHOSTDOWN (the VM stopped during the call); -EPROTO (the guest broke
+ *   the agent protocol); -EIO (reading stdin_fd failed); -ENOMEM; or the
+ *   guest's errno for a failed step before the program ran (such as
+ *   -ENOENT or -ENOTDIR for a missing cwd), with the agent's message.
+ */
+AGENTVM_API int agentvm_vm_exec(agentvm_vm *vm, const agentvm_exec_options *opts,
+				agentvm_exec_result **out);
+
+/** Release a result and its buffers. NULL is a no-op. */
+AGENTVM_API void agentvm_exec_result_free(agentvm_exec_result *result);
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+
+/**
+ * Create or replace a file in the guest with the given bytes and permission
+ * bits (mode, at most 07777, set exactly: the guest's umask does not apply).
+ * Parent directories must exist. Thread-safe like agentvm_vm_exec().
+ * @return 0; -EINVAL (NULL or empty path, mode over 07777); -ENOTCONN (no
+ *   agent); -EHOSTDOWN; -EPROTO; or the guest's errno (-ENOENT, -EACCES,
+ *   -ENOSPC, -EISDIR, ...) with the agent's message.
+ */
+AGENTVM_API int agentvm_vm_write_file(agentvm_vm *vm, const char *guest_path, const void *data,
+				      size_t len, uint32_t mode);
+
+/**
+ * Read a regular file from the guest, at most max_size bytes. *data_out is
+ * NUL-terminated (not counted in *len_out) and released with agentvm_buffer_free().
+ * @return 0; -EINVAL (NULL argument or empty path); -EFBIG (larger than
+ *   max_size); -EISDIR; -ENOTCONN; -EHOSTDOWN; -EPROTO; -ENOMEM; or the
+ *   guest's errno (-ENOENT, -EACCES, ...).
+ */
+AGENTVM_API int agentvm_vm_read_file(agentvm_vm *vm, const char *guest_path, size_t max_size,
+				     void **data_out, size_t *len_out);
+
+/** Release a buffer the library returned (agentvm_vm_read_file()). NULL is a no-op. */
+AGENTVM_API void agentvm_buffer_free(void *buffer);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,8 @@ int agentvm_config_new(agentvm_config **out)
 	cfg->machine.vcpus = DEFAULT_VCPUS;
 	cfg->machine.memory_mib = DEFAULT_MEMORY_MIB;
 	cfg->machine.console_fd = -1;
+	cfg->machine.vsock_cid = MACHINE_MIN_VSOCK_CID;
+	cfg->agent_timeout_ms = AGENTVM_AGENT_TIMEOUT_DEFAULT_MS;
 	*out = cfg;
 	return 0;
 }
@@ -150,5 +152,24 @@ int agentvm_config_add_disk(agentvm_config *cfg, const char *path, uint32_t flag
 		.read_only = flags & AGENTVM_DISK_READ_ONLY,
 		.root = flags & AGENTVM_DISK_ROOT,
 	};
+	return 0;
+}
+
+int agentvm_config_set_vsock_cid(agentvm_config *cfg, uint32_t cid)
+{
+	error_clear();
+	if (!cfg || cid < MACHINE_MIN_VSOCK_CID || cid == UINT32_MAX)
+		return error_set(-EINVAL, "vsock CID %u is reserved; use %d to %u", cid,
+				 MACHINE_MIN_VSOCK_CID, UINT32_MAX - 1);
+	cfg->machine.vsock_cid = cid;
+	return 0;
+}
+
+int agentvm_config_set_agent_timeout_ms(agentvm_config *cfg, int32_t timeout_ms)
+{
+	error_clear();
+	if (!cfg || timeout_ms < 0)
+		return error_set(-EINVAL, "agent timeout %d ms is negative (0: no agent)", timeout_ms);
+	cfg->agent_timeout_ms = timeout_ms;
 	return 0;
 }

@@ -10,6 +10,7 @@ struct agentvm_config {
 	char *initrd_path;
 	char *cmdline;
 	char *disk_paths[MACHINE_MAX_DISKS];
+	int32_t agent_timeout_ms; /* how long agentvm_vm_start() waits for the agent; 0: no agent */
 };
 
 #endif

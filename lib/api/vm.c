@@ -1,15 +1,14 @@
 /* agentvm_vm_*: the public VM handle over struct machine. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "agent/ready.h"
 #include "agentvm.h"
 #include "api/config.h"
+#include "api/vm.h"
+#include "util/clock.h"
 #include "util/error.h"
-#include "vmm/machine.h"
-
-struct agentvm_vm {
-	struct machine *machine;
-};
 
 int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out)
 {
@@ -22,6 +21,7 @@ int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out)
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return error_set(-ENOMEM, "out of memory for a VM");
+	vm->agent_timeout_ms = cfg->agent_timeout_ms;
 	err = machine_create(&cfg->machine, &vm->machine);
 	if (err) {
 		free(vm);
@@ -33,10 +33,27 @@ int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out)
 
 int agentvm_vm_start(agentvm_vm *vm)
 {
+	struct machine *m;
+	int err;
+
 	error_clear();
 	if (!vm)
 		return error_set(-EINVAL, "agentvm_vm_start: vm is NULL");
-	return machine_start(vm->machine);
+	m = vm->machine;
+	err = machine_start(m);
+	if (err || vm->agent_timeout_ms == 0)
+		return err;
+	err = agent_wait_ready(m->vsock, m->stopping_fd, deadline_after_ms(vm->agent_timeout_ms));
+	if (err) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", error_get());
+		machine_request_end(m, MACHINE_END_KILLED, NULL);
+		return error_set(err, "the VM started but its agent is not usable: %s%s", why,
+				 err == -ETIMEDOUT ? " (is guest/agent the guest's init?)" : "");
+	}
+	atomic_store(&vm->agent_ready, true);
+	return 0;
 }
 
 static agentvm_exit_reason public_reason(enum machine_end_reason reason)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@ static int config_check(const struct machine_config *cfg)
 	if (cfg->memory_mib < MACHINE_MIN_MEMORY_MIB || cfg->memory_mib > MACHINE_MAX_MEMORY_MIB)
 		return error_set(-EINVAL, "%u MiB of memory requested; %d to %d MiB are supported",
 				 cfg->memory_mib, MACHINE_MIN_MEMORY_MIB, MACHINE_MAX_MEMORY_MIB);
+	if (cfg->vsock_cid < MACHINE_MIN_VSOCK_CID || cfg->vsock_cid == UINT32_MAX)
+		return error_set(-EINVAL, "vsock CID %u is reserved; use %d to %u", cfg->vsock_cid,
+				 MACHINE_MIN_VSOCK_CID, UINT32_MAX - 1);
 	for (unsigned int i = 0, roots = 0; i < cfg->ndisks; i++)
 		if (cfg->disks[i].root && ++roots > 1)
 			return error_set(-EINVAL, "more than one disk is marked as the root disk");
@@ -142,6 +146,7 @@ int machine_create(const struct machine_config *cfg, struct machine **out)
 	m->kvm.sys_fd = m->kvm.vm_fd = -1;
 	m->memory.fd = -1;
 	m->console.fd = -1;
+	m->stopping_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	m->nvcpus = cfg->vcpus;
 	m->events = (struct machine_event_sink){ .request = machine_event_request, .ctx = m };
 	bus_init(&m->pio_bus);
@@ -151,7 +156,10 @@ int machine_create(const struct machine_config *cfg, struct machine **out)
 	com1_irq = (struct irq_line){ .set_level = kvm_irq_line_set_level, .ctx = &m->kvm, .gsi = 4 };
 	uart_8250_init(&m->uart, &com1_irq, &m->console);
 
-	err = console_init(m, cfg);
+	err = m->stopping_fd < 0 ? error_set(-errno, "cannot create an eventfd: %s", strerror(errno))
+				 : 0;
+	if (!err)
+		err = console_init(m, cfg);
 	if (!err)
 		err = kvm_open(&m->kvm);
 	if (!err)
@@ -162,6 +170,8 @@ int machine_create(const struct machine_config *cfg, struct machine **out)
 		err = arch_devices_init(m);
 	if (!err)
 		err = machine_attach_disks(m, cfg);
+	if (!err)
+		err = machine_attach_vsock(m, cfg);
 	if (!err)
 		err = arch_boot_prepare(m, &kernel, cfg->initrd_path ? &initrd : NULL, extra);
 	if (!err)
@@ -220,7 +230,13 @@ void machine_request_end(struct machine *m, enum machine_end_reason reason, cons
 		m->end_reason = reason;
 		snprintf(m->end_detail, sizeof(m->end_detail), "%s", detail ? detail : "");
 	}
-	atomic_store(&m->stopping, true);
+	if (!atomic_exchange(&m->stopping, true)) {
+		uint64_t one = 1;
+		/* Written once to a fresh eventfd: it cannot fill up, so the write cannot fail. */
+		ssize_t n = write(m->stopping_fd, &one, sizeof(one));
+
+		(void)n;
+	}
 	for (unsigned int i = 0; i < m->nvcpus; i++)
 		if (m->vcpus && m->vcpus[i].thread_started)
 			kick_thread(m->vcpus[i].thread);
@@ -293,6 +309,8 @@ void machine_destroy(struct machine *m)
 	uart_8250_destroy(&m->uart);
 	if (m->console.fd >= 0)
 		close(m->console.fd);
+	if (m->stopping_fd >= 0)
+		close(m->stopping_fd);
 	pthread_cond_destroy(&m->ended);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

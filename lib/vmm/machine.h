@@ -24,6 +24,9 @@
 #define MACHINE_MAX_MEMORY_MIB 65536
 #define MACHINE_MAX_CMDLINE 2048
 #define MACHINE_MAX_DISKS 8
+/* The disks and the vsock device. */
+#define MACHINE_MAX_VIRTIO (MACHINE_MAX_DISKS + 1)
+#define MACHINE_MIN_VSOCK_CID 3
 
 struct machine_disk {
 	const char *path;
@@ -42,6 +45,7 @@ struct machine_config {
 	void *console_payload;
 	unsigned int ndisks;
 	struct machine_disk disks[MACHINE_MAX_DISKS];
+	uint32_t vsock_cid; /* the guest's vsock address, MACHINE_MIN_VSOCK_CID or more */
 };
 
 enum machine_end_reason {
@@ -62,10 +66,11 @@ struct vcpu {
 };
 
 struct virtio_blk;
+struct virtio_vsock;
 
 /* One virtio-mmio device slot: where the guest finds it and how it interrupts. */
 struct machine_virtio {
-	struct virtio_blk *blk;
+	struct virtio_blk *blk; /* NULL in the vsock device's slot */
 	uint64_t base;
 	uint32_t gsi;
 	int irqfd;
@@ -83,9 +88,11 @@ struct machine {
 	unsigned int nvcpus;
 	struct vcpu *vcpus;
 	unsigned int nvirtio;
-	struct machine_virtio virtio[MACHINE_MAX_DISKS];
+	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
+	struct virtio_vsock *vsock; /* the host end of every agent connection */
 
 	atomic_bool stopping; /* read by vCPU threads after every exit */
+	int stopping_fd;      /* eventfd, readable once stopping: lets I/O waits poll for the end */
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t ended;
 	bool started;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/blk.h"
+#include "devices/virtio/vsock.h"
 #include "kvm/irq.h"
 #include "util/error.h"
 #include "vmm/machine.h"
@@ -32,29 +33,59 @@ static int wire_transport(struct machine *m, struct machine_virtio *slot, struct
 	return err;
 }
 
+/*
+ * Take the next slot: its address, its interrupt line and the irqfd behind
+ * it. The slot is counted even on failure, so detach closes the irqfd.
+ */
+static int slot_open(struct machine *m, struct machine_virtio **slot_out,
+		     struct virtio_interrupt *interrupt)
+{
+	struct machine_virtio *slot = &m->virtio[m->nvirtio];
+	int err;
+
+	slot->irqfd = -1;
+	err = arch_virtio_slot(m->nvirtio, &slot->base, &slot->gsi);
+	if (!err)
+		err = kvm_irqfd_create(&m->kvm, slot->gsi, &slot->irqfd);
+	m->nvirtio++;
+	*slot_out = slot;
+	*interrupt = (struct virtio_interrupt){ .raise = raise_irqfd, .ctx = slot };
+	return err;
+}
+
 int machine_attach_disks(struct machine *m, const struct machine_config *cfg)
 {
 	for (unsigned int i = 0; i < cfg->ndisks; i++) {
-		struct machine_virtio *slot = &m->virtio[m->nvirtio];
-		struct virtio_interrupt interrupt = { .raise = raise_irqfd, .ctx = slot };
+		struct virtio_interrupt interrupt;
+		struct machine_virtio *slot;
 		char serial[24];
 		int err;
 
-		slot->irqfd = -1;
-		err = arch_virtio_slot(m->nvirtio, &slot->base, &slot->gsi);
-		if (!err)
-			err = kvm_irqfd_create(&m->kvm, slot->gsi, &slot->irqfd);
+		err = slot_open(m, &slot, &interrupt);
 		snprintf(serial, sizeof(serial), "agentvm-disk%u", i);
 		if (!err)
 			err = virtio_blk_create(cfg->disks[i].path, cfg->disks[i].read_only, serial,
 						&m->memory, &interrupt, &slot->blk);
-		m->nvirtio++; /* counted even on failure, so detach closes the irqfd */
 		if (!err)
 			err = wire_transport(m, slot, virtio_blk_transport(slot->blk));
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+int machine_attach_vsock(struct machine *m, const struct machine_config *cfg)
+{
+	struct virtio_interrupt interrupt;
+	struct machine_virtio *slot;
+	int err;
+
+	err = slot_open(m, &slot, &interrupt);
+	if (!err)
+		err = virtio_vsock_create(cfg->vsock_cid, &m->memory, &interrupt, &m->vsock);
+	if (!err)
+		err = wire_transport(m, slot, virtio_vsock_transport(m->vsock));
+	return err;
 }
 
 int machine_disks_cmdline(const struct machine_config *cfg, char *buf, size_t size)
@@ -73,6 +104,8 @@ int machine_disks_cmdline(const struct machine_config *cfg, char *buf, size_t si
 
 void machine_detach_virtio(struct machine *m)
 {
+	virtio_vsock_destroy(m->vsock);
+	m->vsock = NULL;
 	for (unsigned int i = 0; i < m->nvirtio; i++) {
 		virtio_blk_destroy(m->virtio[i].blk);
 		if (m->virtio[i].irqfd >= 0)

@@ -10,6 +10,9 @@ struct machine_config;
 /* One virtio-blk device per configured disk, in order: the guest names them vda, vdb, ... */
 int machine_attach_disks(struct machine *m, const struct machine_config *cfg);
 
+/* The virtio-vsock device, after the disks, at CID cfg->vsock_cid. */
+int machine_attach_vsock(struct machine *m, const struct machine_config *cfg);
+
 /* Kernel command line words the disks need (root=/dev/vdX ro|rw); "" if none. */
 int machine_disks_cmdline(const struct machine_config *cfg, char *buf, size_t size);
 

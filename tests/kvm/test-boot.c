@@ -80,6 +80,8 @@ static agentvm_config *test_config(struct console_capture *capture, uint32_t vcp
 	assert_int_equal(agentvm_config_set_vcpus(cfg, vcpus), 0);
 	assert_int_equal(agentvm_config_set_memory_mib(cfg, 128), 0);
 	assert_int_equal(agentvm_config_set_console_callback(cfg, capture_console, capture), 0);
+	/* The test initramfs runs a script, not the agent: start must not wait for one. */
+	assert_int_equal(agentvm_config_set_agent_timeout_ms(cfg, 0), 0);
 	return cfg;
 }
 

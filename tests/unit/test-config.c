@@ -45,6 +45,13 @@ static void setters_check_ranges(void **state)
 	assert_int_equal(agentvm_config_set_console_fd(cfg, -1), 0);
 	assert_int_equal(agentvm_config_set_console_callback(cfg, NULL, NULL), 0);
 	assert_int_equal(agentvm_config_set_vcpus(NULL, 1), -EINVAL);
+	assert_int_equal(agentvm_config_set_vsock_cid(cfg, 2), -EINVAL); /* the host's */
+	assert_non_null(strstr(agentvm_last_error(), "3 to 4294967294"));
+	assert_int_equal(agentvm_config_set_vsock_cid(cfg, UINT32_MAX), -EINVAL);
+	assert_int_equal(agentvm_config_set_vsock_cid(cfg, 3), 0);
+	assert_int_equal(agentvm_config_set_vsock_cid(cfg, UINT32_MAX - 1), 0);
+	assert_int_equal(agentvm_config_set_agent_timeout_ms(cfg, -1), -EINVAL);
+	assert_int_equal(agentvm_config_set_agent_timeout_ms(cfg, 0), 0);
 	agentvm_config_free(cfg);
 	agentvm_config_free(NULL);
 	agentvm_vm_free(NULL);
@@ -65,6 +72,29 @@ static void cmdline_limit(void **state)
 	assert_int_equal(agentvm_config_set_cmdline(cfg, NULL), 0);
 	agentvm_config_free(cfg);
 	free(big);
+}
+
+/* What the agent calls check before they touch a VM: no crash on NULL, clear refusals. */
+static void exec_and_file_calls_check_arguments(void **state)
+{
+	agentvm_exec_options opts;
+	agentvm_exec_result *r = NULL;
+	void *data;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(agentvm_exec_options_init(NULL), -EINVAL);
+	assert_int_equal(agentvm_exec_options_init(&opts), 0);
+	assert_int_equal(opts.version, AGENTVM_EXEC_OPTIONS_VERSION);
+	assert_int_equal(opts.stdin_fd, -1);
+	assert_int_equal(opts.capture_limit, AGENTVM_CAPTURE_DEFAULT);
+	assert_int_equal(agentvm_vm_exec(NULL, &opts, &r), -EINVAL);
+	assert_non_null(strstr(agentvm_last_error(), "vm is NULL"));
+	assert_null(r);
+	assert_int_equal(agentvm_vm_write_file(NULL, "/f", "x", 1, 0644), -EINVAL);
+	assert_int_equal(agentvm_vm_read_file(NULL, "/f", 10, &data, &len), -EINVAL);
+	agentvm_exec_result_free(NULL);
+	agentvm_buffer_free(NULL);
 }
 
 static void vm_new_without_kernel_names_the_fix(void **state)
@@ -119,6 +149,7 @@ int main(void)
 		cmocka_unit_test(version_matches_header),
 		cmocka_unit_test(setters_check_ranges),
 		cmocka_unit_test(cmdline_limit),
+		cmocka_unit_test(exec_and_file_calls_check_arguments),
 		cmocka_unit_test(vm_new_without_kernel_names_the_fix),
 		cmocka_unit_test(vm_new_reports_bad_image_paths_before_kvm),
 	};

@@ -82,10 +82,11 @@ int arch_devices_init(struct machine *m)
 
 /*
  * ISA IRQs nobody else uses here (4 is COM1; 0, 1, 2, 8 belong to the PIT,
- * keyboard, cascade and RTC on a PC). Linux knows them edge-triggered from the
- * MP table, which is what an irqfd delivers.
+ * keyboard, cascade and RTC on a PC; there is no IDE for 14 and 15). Linux
+ * knows them edge-triggered from the MP table, which is what an irqfd
+ * delivers. Nine: eight disks and the vsock device.
  */
-static const uint8_t virtio_irqs[] = { 5, 6, 7, 9, 10, 11, 12, 14 };
+static const uint8_t virtio_irqs[] = { 5, 6, 7, 9, 10, 11, 12, 14, 15 };
 
 int arch_virtio_slot(unsigned int index, uint64_t *base, uint32_t *gsi)
 {

@@ -1,0 +1,112 @@
+/*
+ * The host's end of one agent connection (doc/protocol.md): a vsock stream to
+ * the guest agent's port, past the HELLO handshake, with frame-at-a-time
+ * reading and a send queue. Non-blocking underneath so that one thread can
+ * relay stdin, output and signals of an exec at once; the _wait helpers block
+ * until a deadline for the simple request/reply exchanges.
+ *
+ * Everything the guest sends is checked before use: a frame header is
+ * validated before its payload is read, and a payload buffer never grows
+ * past AGENT_MAX_PAYLOAD. A channel belongs to one thread at a time.
+ */
+#ifndef AGENTVM_AGENT_CHANNEL_H
+#define AGENTVM_AGENT_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/protocol.h"
+
+struct virtio_vsock;
+
+/* Room in the send queue: one EXEC of the largest size, or a few data frames. */
+#define AGENT_CHANNEL_QUEUE (AGENT_HEADER_SIZE + AGENT_MAX_PAYLOAD)
+
+/* A frame as received; payload is valid until the next receive. */
+struct agent_frame {
+	uint16_t type;
+	uint32_t len;
+	const uint8_t *payload;
+};
+
+struct agent_channel {
+	int fd;        /* our end of the vsock stream, non-blocking */
+	int stop_fd;   /* borrowed: readable once the VM stops */
+	uint32_t version; /* negotiated */
+
+	/* Receiving: a header, then its payload. */
+	uint8_t header[AGENT_HEADER_SIZE];
+	size_t header_have;
+	struct agent_frame_header pending; /* valid once header_have is complete */
+	uint8_t *payload;
+	size_t payload_cap, payload_have;
+
+	/* Sending: frames queued back to back, partly written. */
+	uint8_t *queue;
+	size_t queue_len, queue_sent;
+};
+
+/*
+ * Connect to the agent and complete the handshake before deadline
+ * (util/clock.h). stop_fd is polled alongside, so a VM that stops ends the
+ * wait with -EHOSTDOWN. Errors: those of virtio_vsock_connect() (-ENOTCONN
+ * while the guest driver is not up, -ECONNREFUSED while nothing listens),
+ * -ETIMEDOUT, -EHOSTDOWN, -EPROTO, -EPROTONOSUPPORT, -ENOMEM.
+ */
+int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
+		       struct agent_channel *ch);
+
+/* Close the stream and free the buffers; a second close is a no-op. */
+void agent_channel_close(struct agent_channel *ch);
+
+/*
+ * A writer over the free end of the send queue: encode frames with it, then
+ * agent_channel_commit() what it laid out. Drains sent bytes first, so the
+ * free space is as large as it can be.
+ */
+void agent_channel_writer(struct agent_channel *ch, struct agent_writer *w);
+int agent_channel_commit(struct agent_channel *ch, const struct agent_writer *w);
+
+/* Bytes free in the send queue, after draining what was sent. */
+size_t agent_channel_room(struct agent_channel *ch);
+
+/* Queued bytes not yet written to the stream. */
+size_t agent_channel_unsent(const struct agent_channel *ch);
+
+/*
+ * Write what the stream takes now. 0 (some or none written), or -EPIPE /
+ * -ECONNRESET when the guest closed its end.
+ */
+int agent_channel_flush(struct agent_channel *ch);
+
+/*
+ * Read what the stream has now: 1 and *frame when a whole frame arrived, 0
+ * when more bytes are needed, -EPIPE at end of stream between frames,
+ * -EPROTO for a header agent_frame_header_parse() refuses or an end of
+ * stream inside a frame, -ENOMEM.
+ */
+int agent_channel_receive(struct agent_channel *ch, struct agent_frame *frame);
+
+/* Send the whole queue, waiting until deadline; -ETIMEDOUT, -EHOSTDOWN, -EPIPE. */
+int agent_channel_send_wait(struct agent_channel *ch, int64_t deadline);
+
+/* Receive one frame, waiting until deadline; errors as above. */
+int agent_channel_receive_wait(struct agent_channel *ch, int64_t deadline,
+			       struct agent_frame *frame);
+
+/*
+ * Wait for the stream (events as for poll()) or the deadline or the VM's
+ * stop: 0 when the stream is ready, -ETIMEDOUT, -EHOSTDOWN.
+ */
+int agent_channel_wait(struct agent_channel *ch, short events, int64_t deadline);
+
+/*
+ * The error a frame ends a request with: for ERROR, the guest's errno
+ * (negative) with its message; for anything else the caller did not
+ * expect at this point, -EPROTO naming the frame. `doing` names the
+ * request for the message ("exec", "file read").
+ */
+int agent_channel_unexpected(const struct agent_frame *frame, const char *doing);
+
+#endif

@@ -1,0 +1,20 @@
+/* The layout behind the opaque agentvm_vm, shared by the api/ files only. */
+#ifndef AGENTVM_API_VM_H
+#define AGENTVM_API_VM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "vmm/machine.h"
+
+struct agentvm_vm {
+	struct machine *machine;
+	int32_t agent_timeout_ms;  /* from the configuration; 0: no agent */
+	atomic_bool agent_ready;   /* the agent answered agentvm_vm_start() */
+	atomic_uint_fast64_t next_session; /* EXEC session ids, for matching logs */
+};
+
+/* 0 if vm can serve agent requests, else -ENOTCONN (or -EINVAL for NULL) naming why. */
+int vm_agent_check(const struct agentvm_vm *vm, const char *call);
+
+#endif
