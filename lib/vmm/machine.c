@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/virtio/vsock.h"
 #include "kvm/irq.h"
 #include "util/error.h"
 #include "vmm/kick.h"
@@ -236,6 +237,8 @@ void machine_request_end(struct machine *m, enum machine_end_reason reason, cons
 		ssize_t n = write(m->stopping_fd, &one, sizeof(one));
 
 		(void)n;
+		if (m->vsock)
+			virtio_vsock_host_stop(m->vsock);
 	}
 	for (unsigned int i = 0; i < m->nvcpus; i++)
 		if (m->vcpus && m->vcpus[i].thread_started)

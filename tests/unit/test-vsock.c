@@ -358,6 +358,20 @@ static void connect_needs_a_running_driver(void **state)
 	assert_int_equal(virtio_vsock_connect(f->vs, GUEST_PORT, 100, &fd), -ENOTCONN);
 }
 
+/* A VM that stops ends a connect() the guest will never answer, and refuses new ones. */
+static void host_stop_ends_waiting_connects(void **state)
+{
+	struct fixture *f = *state;
+	struct connect_call c;
+	int fd;
+
+	start_connect(f, &c, -1);
+	virtio_vsock_host_stop(f->vs);
+	pthread_join(c.thread, NULL);
+	assert_int_equal(c.result, -EHOSTDOWN);
+	assert_int_equal(virtio_vsock_connect(f->vs, GUEST_PORT, -1, &fd), -EHOSTDOWN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +381,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(guest_over_credit_is_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(strays_are_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(connect_needs_a_running_driver, setup, teardown),
+		cmocka_unit_test_setup_teardown(host_stop_ends_waiting_connects, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

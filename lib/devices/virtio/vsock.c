@@ -65,6 +65,7 @@ struct virtio_vsock {
 	pthread_cond_t changed;
 	pthread_t thread;
 	bool running;
+	bool host_stopped; /* the VM is ending: no connect() waits for the guest any more */
 	int wake_fd, stop_fd;
 	uint32_t next_host_port;
 	struct vsock_conn conns[VSOCK_MAX_CONNECTIONS];
@@ -577,6 +578,11 @@ int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeo
 		goto fail;
 	}
 	pthread_mutex_lock(&vs->lock);
+	if (vs->host_stopped) {
+		pthread_mutex_unlock(&vs->lock);
+		err = error_set(-EHOSTDOWN, "the VM stopped");
+		goto fail;
+	}
 	if (!vs->running) {
 		pthread_mutex_unlock(&vs->lock);
 		err = error_set(-ENOTCONN, "the guest's vsock driver is not running");
@@ -621,6 +627,16 @@ fail:
 	close(sv[0]);
 	close(sv[1]);
 	return err;
+}
+
+void virtio_vsock_host_stop(struct virtio_vsock *vs)
+{
+	pthread_mutex_lock(&vs->lock);
+	vs->host_stopped = true;
+	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++)
+		if (vs->conns[i].state == CONN_CONNECTING)
+			close_conn(vs, &vs->conns[i], -EHOSTDOWN);
+	pthread_mutex_unlock(&vs->lock);
 }
 
 int virtio_vsock_create(uint64_t guest_cid, const struct guest_memory *mem,

@@ -38,9 +38,18 @@ struct virtio_mmio *virtio_vsock_transport(struct virtio_vsock *vs);
  * reading it reads what the guest sends, writing it sends to the guest,
  * shutdown(SHUT_WR) and close() end the stream), refuses (-ECONNREFUSED),
  * or timeout_ms passes (-ETIMEDOUT; a negative timeout waits for ever).
- * -ENOTCONN while the guest driver is not running. Thread-safe.
+ * -ENOTCONN while the guest driver is not running; -EHOSTDOWN once
+ * virtio_vsock_host_stop() was called. Thread-safe.
  */
 int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeout_ms,
 			 int *fd_out);
+
+/*
+ * The VM is ending and its guest will never answer: fail every connect()
+ * waiting for it, and every later one, with -EHOSTDOWN. Established
+ * connections stay; their users learn of the end from the machine.
+ * Takes only the device's lock, so any thread may call it, vCPU threads too.
+ */
+void virtio_vsock_host_stop(struct virtio_vsock *vs);
 
 #endif
