@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "devices/virtio/vsock.h"
@@ -58,12 +59,20 @@ int agent_channel_commit(struct agent_channel *ch, const struct agent_writer *w)
 int agent_channel_flush(struct agent_channel *ch)
 {
 	while (ch->queue_sent < ch->queue_len) {
-		ssize_t n = write(ch->fd, ch->queue + ch->queue_sent, ch->queue_len - ch->queue_sent);
+		/* MSG_NOSIGNAL: a guest that hangs up must not SIGPIPE the host process. */
+		ssize_t n = send(ch->fd, ch->queue + ch->queue_sent, ch->queue_len - ch->queue_sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return 0;
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			/* The guest hung up (after an ERROR, say): nothing more can be sent,
+			 * and what it wrote before is still there to read. */
+			ch->queue_sent = ch->queue_len;
+			return 0;
+		}
 		if (n < 0)
 			return error_set_errno(-errno, "the connection to the guest agent broke");
 		ch->queue_sent += (size_t)n;
@@ -79,6 +88,8 @@ static ssize_t read_some(int fd, uint8_t *buf, size_t want)
 
 		if (n >= 0)
 			return n;
+		if (errno == ECONNRESET)
+			return 0; /* the guest went away: to the reader, the end of the stream */
 		if (errno == EAGAIN)
 			return -EAGAIN;
 		if (errno != EINTR)
@@ -239,26 +250,30 @@ static int handshake(struct agent_channel *ch, int64_t deadline)
 	return 0;
 }
 
-int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
-		       struct agent_channel *ch)
+int agent_channel_attach(int fd, int stop_fd, int64_t deadline, struct agent_channel *ch)
 {
-	int timeout = deadline_poll_timeout(deadline);
 	int err;
 
 	memset(ch, 0, sizeof(*ch));
-	ch->fd = -1;
+	ch->fd = fd;
 	ch->stop_fd = stop_fd;
 	ch->queue = malloc(AGENT_CHANNEL_QUEUE);
-	if (!ch->queue) {
-		agent_channel_close(ch);
-		return error_set(-ENOMEM, "out of memory for an agent connection");
-	}
-	err = virtio_vsock_connect(vs, AGENT_VSOCK_PORT, timeout, &ch->fd);
-	if (!err && fcntl(ch->fd, F_SETFL, O_NONBLOCK) < 0)
+	if (!ch->queue)
+		err = error_set(-ENOMEM, "out of memory for an agent connection");
+	else if (fcntl(ch->fd, F_SETFL, O_NONBLOCK) < 0)
 		err = error_set_errno(-errno, "cannot make the agent connection non-blocking");
-	if (!err)
+	else
 		err = handshake(ch, deadline);
 	if (err)
 		agent_channel_close(ch);
 	return err;
+}
+
+int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
+		       struct agent_channel *ch)
+{
+	int fd, err = virtio_vsock_connect(vs, AGENT_VSOCK_PORT, deadline_poll_timeout(deadline),
+					   &fd);
+
+	return err ? err : agent_channel_attach(fd, stop_fd, deadline, ch);
 }

@@ -57,6 +57,12 @@ struct agent_channel {
 int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
 		       struct agent_channel *ch);
 
+/*
+ * The same over a stream already connected to the agent (tests use a
+ * socketpair); fd belongs to the channel from here on, even on failure.
+ */
+int agent_channel_attach(int fd, int stop_fd, int64_t deadline, struct agent_channel *ch);
+
 /* Close the stream and free the buffers; a second close is a no-op. */
 void agent_channel_close(struct agent_channel *ch);
 
@@ -75,8 +81,10 @@ size_t agent_channel_room(struct agent_channel *ch);
 size_t agent_channel_unsent(const struct agent_channel *ch);
 
 /*
- * Write what the stream takes now. 0 (some or none written), or -EPIPE /
- * -ECONNRESET when the guest closed its end.
+ * Write what the stream takes now: 0 (some or none written), or an
+ * unexpected socket error. When the guest has closed its end the queue is
+ * dropped and 0 returned: its last frames (an ERROR) are still to be read,
+ * and the end of the stream follows them.
  */
 int agent_channel_flush(struct agent_channel *ch);
 

@@ -17,7 +17,7 @@
 #define QUEUE_RESERVE 64
 
 struct exec_run {
-	struct agent_channel ch;
+	struct agent_channel *ch;
 	const struct agent_exec_request *req;
 	struct agent_exec_outcome *o;
 	bool stdin_open;      /* STDIN frames still to come: data or the descriptor */
@@ -129,11 +129,11 @@ static int queue_stdin_data(struct exec_run *run)
 	struct agent_writer w;
 
 	while (run->stdin_open &&
-	       agent_channel_room(&run->ch) >= AGENT_HEADER_SIZE + AGENT_DATA_CHUNK + QUEUE_RESERVE) {
+	       agent_channel_room(run->ch) >= AGENT_HEADER_SIZE + AGENT_DATA_CHUNK + QUEUE_RESERVE) {
 		size_t n = req->stdin_len - run->stdin_sent;
 		int err;
 
-		agent_channel_writer(&run->ch, &w);
+		agent_channel_writer(run->ch, &w);
 		if (n == 0) {
 			agent_frame_encode(&w, AGENT_H2G_STDIN_EOF, NULL, 0);
 			run->stdin_open = false;
@@ -143,7 +143,7 @@ static int queue_stdin_data(struct exec_run *run)
 					   (const uint8_t *)req->stdin_data + run->stdin_sent, n);
 			run->stdin_sent += n;
 		}
-		err = agent_channel_commit(&run->ch, &w);
+		err = agent_channel_commit(run->ch, &w);
 		if (err)
 			return err;
 	}
@@ -164,14 +164,14 @@ static int forward_stdin_fd(struct exec_run *run)
 	if (n < 0)
 		return error_set_errno(-EIO, "cannot read the command's stdin from fd %d",
 				       run->req->stdin_fd);
-	agent_channel_writer(&run->ch, &w);
+	agent_channel_writer(run->ch, &w);
 	if (n == 0) {
 		agent_frame_encode(&w, AGENT_H2G_STDIN_EOF, NULL, 0);
 		run->stdin_open = false;
 	} else {
 		agent_frame_encode(&w, AGENT_H2G_STDIN, run->stdin_chunk, (size_t)n);
 	}
-	return agent_channel_commit(&run->ch, &w);
+	return agent_channel_commit(run->ch, &w);
 }
 
 static int send_kill(struct exec_run *run)
@@ -180,9 +180,9 @@ static int send_kill(struct exec_run *run)
 
 	run->o->timed_out = true;
 	run->give_up_at = deadline_after_ms(KILL_GRACE_MS);
-	agent_channel_writer(&run->ch, &w);
+	agent_channel_writer(run->ch, &w);
 	agent_kill_encode(&w, SIGKILL);
-	return agent_channel_commit(&run->ch, &w);
+	return agent_channel_commit(run->ch, &w);
 }
 
 static int send_exec(struct exec_run *run)
@@ -203,26 +203,26 @@ static int send_exec(struct exec_run *run)
 		a.argc++;
 	while (a.envp[a.envc])
 		a.envc++;
-	agent_channel_writer(&run->ch, &w);
+	agent_channel_writer(run->ch, &w);
 	if (agent_exec_encode(&w, &a))
 		return error_set(w.err == -EMSGSIZE ? -E2BIG : -EINVAL,
 				 "the command cannot be sent to the guest: %s (at most %d arguments "
 				 "and %d environment entries, each under %d KiB, all under %d KiB)",
 				 strerror(-w.err), AGENT_MAX_ARGS, AGENT_MAX_ENV,
 				 AGENT_MAX_STRING / 1024, AGENT_MAX_PAYLOAD / 1024);
-	return agent_channel_commit(&run->ch, &w);
+	return agent_channel_commit(run->ch, &w);
 }
 
 /* One turn: wait for the stream, stdin_fd, the VM's stop or a deadline. */
 static int wait_turn(struct exec_run *run)
 {
 	bool read_fd = run->stdin_open && run->stdin_chunk &&
-		       agent_channel_room(&run->ch) >=
+		       agent_channel_room(run->ch) >=
 			       AGENT_HEADER_SIZE + AGENT_DATA_CHUNK + QUEUE_RESERVE;
 	struct pollfd fds[3] = {
-		{ .fd = run->ch.fd,
-		  .events = (short)(POLLIN | (agent_channel_unsent(&run->ch) ? POLLOUT : 0)) },
-		{ .fd = run->ch.stop_fd, .events = POLLIN },
+		{ .fd = run->ch->fd,
+		  .events = (short)(POLLIN | (agent_channel_unsent(run->ch) ? POLLOUT : 0)) },
+		{ .fd = run->ch->stop_fd, .events = POLLIN },
 		{ .fd = read_fd ? run->req->stdin_fd : -1, .events = POLLIN },
 	};
 	int64_t until = run->give_up_at != DEADLINE_NONE ? run->give_up_at : run->timeout_at;
@@ -248,13 +248,10 @@ static int relay(struct exec_run *run)
 
 		err = queue_stdin_data(run);
 		if (!err)
-			err = agent_channel_flush(&run->ch);
-		/* The guest may close early (EXEC_FAILED); what it sent is read below. */
-		if (err == -EPIPE || err == -ECONNRESET)
-			err = 0;
+			err = agent_channel_flush(run->ch);
 		if (err)
 			return err;
-		while ((got = agent_channel_receive(&run->ch, &f)) == 1) {
+		while ((got = agent_channel_receive(run->ch, &f)) == 1) {
 			err = handle_frame(run, &f);
 			if (err || run->done)
 				return err;
@@ -275,10 +272,11 @@ static int relay(struct exec_run *run)
 	}
 }
 
-int agent_exec(struct virtio_vsock *vs, int stop_fd, const struct agent_exec_request *req,
-	       struct agent_exec_outcome *outcome)
+int agent_exec_on(struct agent_channel *ch, const struct agent_exec_request *req,
+		  struct agent_exec_outcome *outcome)
 {
 	struct exec_run run = {
+		.ch = ch,
 		.req = req,
 		.o = outcome,
 		.stdin_open = req->stdin_data || req->stdin_fd >= 0,
@@ -293,14 +291,28 @@ int agent_exec(struct virtio_vsock *vs, int stop_fd, const struct agent_exec_req
 		if (!run.stdin_chunk)
 			return error_set(-ENOMEM, "out of memory for a stdin buffer");
 	}
-	/* The handshake shares the command's deadline: a timeout covers a stuck agent too. */
-	err = agent_channel_open(vs, stop_fd, run.timeout_at, &run.ch);
-	if (!err) {
-		err = send_exec(&run);
-		if (!err)
-			err = relay(&run);
-		agent_channel_close(&run.ch);
-	}
+	err = send_exec(&run);
+	if (!err)
+		err = relay(&run);
 	free(run.stdin_chunk);
+	return err;
+}
+
+int agent_exec(struct virtio_vsock *vs, int stop_fd, const struct agent_exec_request *req,
+	       struct agent_exec_outcome *outcome)
+{
+	struct agent_channel ch;
+	/* The handshake shares the command's deadline: a timeout covers a stuck agent too. */
+	int err = agent_channel_open(vs, stop_fd,
+				     req->timeout_ms ? deadline_after_ms(req->timeout_ms)
+						     : DEADLINE_NONE,
+				     &ch);
+
+	if (err) {
+		memset(outcome, 0, sizeof(*outcome));
+		return err;
+	}
+	err = agent_exec_on(&ch, req, outcome);
+	agent_channel_close(&ch);
 	return err;
 }

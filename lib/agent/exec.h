@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct agent_channel;
 struct virtio_vsock;
 
 struct agent_exec_request {
@@ -52,6 +53,10 @@ struct agent_exec_outcome {
  */
 int agent_exec(struct virtio_vsock *vs, int stop_fd, const struct agent_exec_request *req,
 	       struct agent_exec_outcome *outcome);
+
+/* The same on a channel past its handshake (tests drive it over a socketpair). */
+int agent_exec_on(struct agent_channel *ch, const struct agent_exec_request *req,
+		  struct agent_exec_outcome *outcome);
 
 void agent_exec_outcome_release(struct agent_exec_outcome *outcome);
 

@@ -42,9 +42,10 @@ static int upload_reply(const struct agent_frame *f, bool complete, const char *
 	return agent_channel_unexpected(f, "file write");
 }
 
-static int upload(struct agent_channel *ch, const char *path, const uint8_t *data, size_t len,
-		  uint32_t mode)
+int agent_file_write_on(struct agent_channel *ch, const char *path, const void *bytes,
+			size_t len, uint32_t mode)
 {
+	const uint8_t *data = bytes;
 	struct agent_frame f;
 	struct agent_writer w;
 	size_t sent = 0;
@@ -58,15 +59,13 @@ static int upload(struct agent_channel *ch, const char *path, const uint8_t *dat
 		err = queue_data(ch, data, len, &sent);
 		if (!err)
 			err = agent_channel_flush(ch);
-		if (err == -EPIPE || err == -ECONNRESET)
-			break; /* the guest gave up and closed: its ERROR is waiting */
 		got = err ? 0 : agent_channel_receive(ch, &f);
 		if (got)
 			return got < 0 ? got : upload_reply(&f, false, path);
 		if (!err && agent_channel_unsent(ch))
 			err = agent_channel_wait(ch, POLLIN | POLLOUT, DEADLINE_NONE);
 	}
-	if (err && err != -EPIPE && err != -ECONNRESET)
+	if (err)
 		return err;
 	err = agent_channel_receive_wait(ch, DEADLINE_NONE, &f);
 	return err ? err : upload_reply(&f, sent == len && !agent_channel_unsent(ch), path);
@@ -80,13 +79,13 @@ int agent_file_write(struct virtio_vsock *vs, int stop_fd, const char *path, con
 
 	if (err)
 		return err;
-	err = upload(&ch, path, data, len, mode);
+	err = agent_file_write_on(&ch, path, data, len, mode);
 	agent_channel_close(&ch);
 	return err;
 }
 
-static int download(struct agent_channel *ch, const char *path, size_t max_size,
-		    uint8_t **data_out, size_t *len_out)
+int agent_file_read_on(struct agent_channel *ch, const char *path, size_t max_size,
+		       uint8_t **data_out, size_t *len_out)
 {
 	struct agent_frame f;
 	struct agent_writer w;
@@ -154,7 +153,7 @@ int agent_file_read(struct virtio_vsock *vs, int stop_fd, const char *path, size
 
 	if (err)
 		return err;
-	err = download(&ch, path, max_size, data_out, len_out);
+	err = agent_file_read_on(&ch, path, max_size, data_out, len_out);
 	agent_channel_close(&ch);
 	return err;
 }

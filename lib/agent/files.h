@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct agent_channel;
 struct virtio_vsock;
 
 /*
@@ -22,5 +23,11 @@ int agent_file_write(struct virtio_vsock *vs, int stop_fd, const char *path, con
  */
 int agent_file_read(struct virtio_vsock *vs, int stop_fd, const char *path, size_t max_size,
 		    uint8_t **data_out, size_t *len_out);
+
+/* The same on a channel past its handshake (tests drive them over a socketpair). */
+int agent_file_write_on(struct agent_channel *ch, const char *path, const void *data,
+			size_t len, uint32_t mode);
+int agent_file_read_on(struct agent_channel *ch, const char *path, size_t max_size,
+		       uint8_t **data_out, size_t *len_out);
 
 #endif

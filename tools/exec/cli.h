@@ -31,6 +31,7 @@ struct options {
 	uint32_t memory_mib;
 	uint32_t vcpus;
 	unsigned int timeout_sec; /* 0: none */
+	uint32_t boot_timeout_sec; /* 0: the library's default */
 	unsigned int ndisks;
 	struct {
 		char *path;

@@ -56,6 +56,8 @@ static int configure(const struct options *o, agentvm_config *cfg)
 		err = agentvm_config_set_console_fd(cfg, STDERR_FILENO);
 	if (!err && o->console_only)
 		err = agentvm_config_set_agent_timeout_ms(cfg, 0);
+	else if (!err && o->boot_timeout_sec)
+		err = agentvm_config_set_agent_timeout_ms(cfg, (int32_t)o->boot_timeout_sec * 1000);
 	return err;
 }
 

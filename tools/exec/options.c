@@ -43,6 +43,7 @@ static void usage(FILE *out)
 		"                     copy a guest file out after COMMAND, whatever its status (repeatable)\n"
 		"  --timeout SEC      kill COMMAND after SEC seconds and exit 124 (with --console-only:\n"
 		"                     stop the VM)\n"
+		"  --boot-timeout SEC wait at most SEC seconds for the guest agent (default 60)\n"
 		"  --console          also copy the guest's console to stderr\n"
 		"  --console-only     run no command: show the guest's console until it shuts down\n"
 		"  --help             show this help\n"
@@ -141,9 +142,10 @@ static int check_mode(int argc, char **argv, struct options *o)
 	if (!o->console_only && optind == argc)
 		return runner_error("no command given: agentvm-exec [OPTIONS] -- COMMAND [ARG...] "
 				    "(or --console-only)");
-	if (o->console_only && (o->nenv || o->cwd || o->ncopy_in || o->ncopy_out))
-		return runner_error("--env, --cwd and --copy-in/--copy-out need a command, not "
-				    "--console-only");
+	if (o->console_only && (o->nenv || o->cwd || o->ncopy_in || o->ncopy_out ||
+				o->boot_timeout_sec))
+		return runner_error("--env, --cwd, --copy-in, --copy-out and --boot-timeout need "
+				    "a command, not --console-only");
 	o->command = o->console_only ? NULL : argv + optind;
 	o->kernel = path_or_default(o->kernel, "AGENTVM_KERNEL", AGENTVM_DEFAULT_KERNEL);
 	if (check_readable("kernel", o->kernel, "pass --kernel, set AGENTVM_KERNEL, or install "
@@ -162,7 +164,7 @@ int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CONSOLE_ONLY = 256, OPT_CONSOLE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	       OPT_MEMORY, OPT_VCPUS, OPT_TIMEOUT, OPT_DISK, OPT_ROOT_DISK, OPT_ENV, OPT_CWD,
-	       OPT_COPY_IN, OPT_COPY_OUT, OPT_HELP, OPT_VERSION };
+	       OPT_COPY_IN, OPT_COPY_OUT, OPT_BOOT_TIMEOUT, OPT_HELP, OPT_VERSION };
 	static const struct option long_options[] = {
 		{ "console-only", no_argument, NULL, OPT_CONSOLE_ONLY },
 		{ "console", no_argument, NULL, OPT_CONSOLE },
@@ -178,6 +180,7 @@ int parse_options(int argc, char **argv, struct options *o)
 		{ "cwd", required_argument, NULL, OPT_CWD },
 		{ "copy-in", required_argument, NULL, OPT_COPY_IN },
 		{ "copy-out", required_argument, NULL, OPT_COPY_OUT },
+		{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -229,6 +232,10 @@ int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_COPY_OUT:
 			err = parse_copy("--copy-out", optarg, true, o->copy_out, &o->ncopy_out);
+			break;
+		case OPT_BOOT_TIMEOUT:
+			err = parse_uint("--boot-timeout", optarg, 1, INT32_MAX / 1000,
+					 &o->boot_timeout_sec);
 			break;
 		case OPT_HELP:
 			usage(stdout);

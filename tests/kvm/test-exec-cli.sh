@@ -1,0 +1,91 @@
+#!/bin/bash
+# agentvm-exec -- CMD end to end on the guest agent's initramfs: exit
+# statuses, stdout and stderr apart, 20 MiB of binary output byte-exact,
+# MiBs of stdin through cat, env and cwd, 126/127, 124 on timeout, 128+N
+# for a signal, --copy-in/--copy-out, runner errors (125), and nothing of
+# the VM left behind.
+set -u
+exe=${AGENTVM_EXEC:?} kernel=${AGENTVM_TEST_KERNEL:?} initrd=${AGENTVM_TEST_AGENT_INITRD:?}
+scratch=$(mktemp -d)
+out=$scratch/out err=$scratch/err
+trap 'rm -rf "$scratch"' EXIT
+source "$(dirname "$0")/check-lib.sh"
+export AGENTVM_KERNEL=$kernel AGENTVM_INITRD=$initrd
+run=("$exe" --memory 256)
+
+check "true exits 0" 0 "" "" "${run[@]}" -- true
+check "exit 1" 1 "" "" "${run[@]}" -- sh -c 'exit 1'
+check "exit 42" 42 "" "" "${run[@]}" -- sh -c 'exit 42'
+check "stdout and stderr apart" 0 "^to-out$" "^to-err$" \
+	"${run[@]}" -- sh -c 'echo to-out; echo to-err >&2'
+if grep -q to-err "$out" || grep -q to-out "$err"; then
+	echo "FAIL streams mixed"; failed=$((failed + 1))
+fi
+
+# 20 MiB of random bytes: the guest prints their checksum on stderr, the bytes on stdout.
+"${run[@]}" -- sh -c 'head -c 20971520 /dev/urandom >/tmp/big && sha256sum </tmp/big >&2 && cat /tmp/big' \
+	>"$scratch/big" 2>"$err"
+status=$?
+guest_sum=$(cut -d' ' -f1 "$err") host_sum=$(sha256sum <"$scratch/big" | cut -d' ' -f1)
+if [[ $status -eq 0 && $(stat -c %s "$scratch/big") -eq 20971520 && $guest_sum == "$host_sum" ]]; then
+	pass "20 MiB of binary output byte-exact"
+else
+	echo "FAIL 20 MiB output: status $status, $(stat -c %s "$scratch/big") bytes, guest $guest_sum host $host_sum"
+	head -c 500 "$err"
+	failed=$((failed + 1))
+fi
+
+head -c 4194304 /dev/urandom >"$scratch/in"
+if "${run[@]}" -- cat <"$scratch/in" >"$scratch/echoed" 2>"$err" && cmp -s "$scratch/in" "$scratch/echoed"; then
+	pass "4 MiB of stdin round-trips through cat"
+else
+	echo "FAIL stdin round trip"; head -c 500 "$err"; failed=$((failed + 1))
+fi
+check "stdin ends: wc counts it" 0 "^5$" "" sh -c "printf 'hello' | ${run[*]} -- wc -c"
+check "closed stdin reads as empty" 0 "^0$" "" sh -c "${run[*]} -- wc -c <&-"
+
+check "env and cwd honoured" 0 "^bar /tmp /root$" "" \
+	"${run[@]}" --env FOO=bar --cwd /tmp -- sh -c 'echo "$FOO $(pwd) $HOME"'
+check "--env overrides a default" 0 "^/x$" "" "${run[@]}" --env HOME=/x -- sh -c 'echo $HOME'
+check "command not found exits 127" 127 "" "no-such-command: command not found" \
+	"${run[@]}" -- no-such-command
+check "not executable exits 126" 126 "" "/etc/passwd" "${run[@]}" -- /etc/passwd
+check "missing cwd is a runner error" 125 "" "/no/such/dir" "${run[@]}" --cwd /no/such/dir -- true
+check "killed by a signal exits 128+N" 143 "" "" "${run[@]}" -- sh -c 'kill -TERM $$'
+
+start=$SECONDS
+check "timeout kills the command, exits 124" 124 "^started$" "timed out after 2 s" \
+	"${run[@]}" --timeout 2 -- sh -c 'echo started; sleep 1000'
+if ((SECONDS - start > 60)); then
+	echo "FAIL timeout took $((SECONDS - start)) s"; failed=$((failed + 1))
+fi
+
+printf 'payload\n' >"$scratch/copy"
+chmod 0751 "$scratch/copy"
+check "copy in, run, copy out" 0 "^751 payload$" "" \
+	"${run[@]}" --copy-in "$scratch/copy:/tmp/in" --copy-out "/tmp/result:$scratch/result" \
+	-- sh -c 'echo "$(stat -c %a /tmp/in) $(cat /tmp/in)"; tr a-z A-Z </tmp/in >/tmp/result'
+if [[ $(cat "$scratch/result" 2>/dev/null) == PAYLOAD ]]; then
+	pass "copied-out file holds the guest's result"
+else
+	echo "FAIL copy-out content: '$(cat "$scratch/result" 2>&1)'"; failed=$((failed + 1))
+fi
+check "copy-out of a missing file exits 125" 125 "" "/tmp/missing" \
+	"${run[@]}" --copy-out "/tmp/missing:$scratch/x" -- true
+check "copy-in of a missing host file exits 125" 125 "" "$scratch/none" \
+	"${run[@]}" --copy-in "$scratch/none:/tmp/x" -- true
+check "no command exits 125" 125 "" "no command given" "${run[@]}"
+check "bad --env exits 125" 125 "" "NAME=VALUE" "${run[@]}" --env novalue -- true
+check "initrd without an agent times out clearly" 125 "" "agent" \
+	env AGENTVM_INITRD="${AGENTVM_TEST_INITRD:?}" "$exe" --boot-timeout 15 --cmdline agentvm.test=hang -- true
+
+# Nothing left behind: no process, no temporary file, no socket of ours.
+leftovers=$(pgrep -f "$exe" || true)
+if [[ -z $leftovers ]]; then
+	pass "no agentvm-exec process left"
+else
+	echo "FAIL processes left: $leftovers"; failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
