@@ -101,10 +101,37 @@ def virtio_mmio_seeds():
         yield name, struct.pack('<BHH', knobs, 256, len(script)) + script + ram_image()
 
 
+# Agent protocol (doc/protocol.md): guest-to-host frame types.
+G_HELLO, G_STARTED, G_STDOUT, G_STDERR, G_EXITED, G_ERROR, G_OK = 64, 66, 67, 68, 69, 70, 71
+G_FILE_INFO, G_FILE_DATA, G_FILE_END, G_EXEC_FAILED = 72, 73, 74, 75
+
+
+def frame(ftype, payload=b''):
+    return struct.pack('<IHH', len(payload), ftype, 0) + payload
+
+
+def string(text):
+    return struct.pack('<I', len(text)) + text
+
+
+def agent_client_seeds():
+    """The byte choosing the request, then a well-formed reply stream for it."""
+    hello = frame(G_HELLO, struct.pack('<I', 1) + string(b'agentvm-agent 0.1.0'))
+    exited = frame(G_EXITED, struct.pack('<IIQQQQ', 0, 3, 10, 2, 1, 900))
+    yield 'seed-exec', b'\0' + hello + frame(G_STARTED, struct.pack('<I', 7)) + \
+        frame(G_STDOUT, b'hello') + frame(G_STDERR, b'oops') + exited
+    yield 'seed-exec-failed', b'\0' + hello + frame(G_EXEC_FAILED, struct.pack('<I', 2) + string(b'no'))
+    yield 'seed-file-read', b'\1' + hello + frame(G_FILE_INFO, struct.pack('<Q', 5)) + \
+        frame(G_FILE_DATA, b'hel') + frame(G_FILE_DATA, b'lo') + frame(G_FILE_END)
+    yield 'seed-file-write', b'\2' + hello + frame(G_OK)
+    yield 'seed-error', b'\2' + hello + frame(G_ERROR, struct.pack('<I', 28) + string(b'full'))
+
+
 def main():
     for harness, seeds in (('fuzz-virtqueue', virtqueue_seeds), ('fuzz-blk-request', blk_request_seeds),
                            ('fuzz-virtio-mmio', virtio_mmio_seeds),
-                           ('fuzz-vsock-packet', vsock_packet_seeds)):
+                           ('fuzz-vsock-packet', vsock_packet_seeds),
+                           ('fuzz-agent-client', agent_client_seeds)):
         directory = os.path.join(HERE, 'corpus', harness)
         os.makedirs(directory, exist_ok=True)
         for name, data in seeds():
