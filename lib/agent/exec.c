@@ -122,13 +122,13 @@ static int handle_frame(struct exec_run *run, const struct agent_frame *f)
 	}
 }
 
-/* Queue stdin_data as STDIN frames while the queue has room, then STDIN_EOF. */
+/* Queue stdin_data (not stdin_fd's) as STDIN frames while the queue has room, then STDIN_EOF. */
 static int queue_stdin_data(struct exec_run *run)
 {
 	const struct agent_exec_request *req = run->req;
 	struct agent_writer w;
 
-	while (run->stdin_open &&
+	while (run->stdin_open && req->stdin_data &&
 	       agent_channel_room(run->ch) >= AGENT_HEADER_SIZE + AGENT_DATA_CHUNK + QUEUE_RESERVE) {
 		size_t n = req->stdin_len - run->stdin_sent;
 		int err;
