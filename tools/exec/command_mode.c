@@ -106,8 +106,8 @@ static int run_it(struct job *job)
 	opts.argv = (const char *const *)o->command;
 	opts.envp = job->env;
 	opts.cwd = o->cwd;
-	/* Our stdin, if we have one: a closed descriptor 0 means the command gets /dev/null. */
-	opts.stdin_fd = fcntl(STDIN_FILENO, F_GETFL) >= 0 ? STDIN_FILENO : -1;
+	/* Our stdin (main() put /dev/null there if it was closed). */
+	opts.stdin_fd = STDIN_FILENO;
 	opts.timeout_ms = o->timeout_sec * 1000u;
 	opts.capture_limit = 0; /* streamed, not kept */
 	opts.output_fn = write_output;

@@ -4,6 +4,7 @@
  * Nothing outlives the process: the VM lives in it, and no file, socket or
  * helper process is created.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,22 @@ static int configure(const struct options *o, agentvm_config *cfg)
 	return err;
 }
 
+/*
+ * A closed 0, 1 or 2 would be reused by the first descriptor the library
+ * opens, and the command's stdin would then read, or its output be written
+ * to, /dev/kvm or an eventfd. Hold them with /dev/null instead.
+ */
+static int standard_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			return runner_error("cannot open /dev/null for closed descriptor %d", fd);
+	}
+	return 0;
+}
+
 /* Before any thread exists, so that every thread inherits the mask. */
 static int interrupts_to_fd(void)
 {
@@ -81,7 +98,9 @@ int main(int argc, char **argv)
 	agentvm_vm *vm = NULL;
 	int status;
 
-	status = parse_options(argc, argv, &o);
+	status = standard_fds_open();
+	if (!status)
+		status = parse_options(argc, argv, &o);
 	if (!status)
 		status = interrupts_to_fd();
 	if (status)
