@@ -1,16 +1,18 @@
 #!/bin/bash
-# Build, then boot the default guest and show its console: the guest's init
-# prints a marker line and reboots, which ends the VM. Runs on /dev/kvm where
-# it can run guests, inside the nested test host (tests/vmhost) elsewhere.
+# Build, then boot the default guest and run a command in it (default: one
+# that says hello from the guest kernel); `scripts/try.sh -- CMD ARGS...` runs
+# another. Runs on /dev/kvm where it can run guests, inside the nested test
+# host (tests/vmhost) elsewhere.
 #
 # The guest kernel is $AGENTVM_KERNEL, else the one the build found (the
 # shared prebuilt kernel or /usr/local/share/agentvm/vmlinux; see
-# guest/kernel/README.md to build and install your own).
+# guest/kernel/README.md to build and install your own). The initramfs is the
+# guest agent's, built by meson (guest/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh
-ninja -C build tests/kvm/test-initrd.cpio.gz >/dev/null
+ninja -C build guest/agentvm-initrd.cpio.gz >/dev/null
 kernel=${AGENTVM_KERNEL:-}
 if [[ -z $kernel ]]; then
 	# The build decompresses the shared prebuilt kernel when it has one.
@@ -20,5 +22,9 @@ if [[ -z $kernel ]]; then
 		kernel=/usr/local/share/agentvm/vmlinux
 	fi
 fi
-exec tests/vmhost/vmhost exec -- build/tools/agentvm-exec --console-only --kernel "$kernel" \
-	--initrd build/tests/kvm/test-initrd.cpio.gz --vcpus 2 --memory 256 "$@"
+[[ ${1:-} == -- ]] && shift
+if [[ $# -eq 0 ]]; then
+	set -- sh -c 'echo "hello from $(uname -sr) in a microVM with $(nproc) vCPUs"'
+fi
+exec tests/vmhost/vmhost exec -- build/tools/agentvm-exec --kernel "$kernel" \
+	--initrd build/guest/agentvm-initrd.cpio.gz --vcpus 2 --memory 256 -- "$@"
