@@ -54,13 +54,19 @@ static int64_t now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void post_rx(struct fixture *f)
+/* Offer the device an RX buffer at gpa, as a driver recycles the one it just read. */
+static void post_rx_at(struct fixture *f, uint64_t gpa)
 {
-	struct guest_buf b = { .gpa = guest_alloc(&f->rx, RX_BUF), .len = RX_BUF, .writable = true };
+	struct guest_buf b = { .gpa = gpa, .len = RX_BUF, .writable = true };
 	uint16_t head = guest_add_chain(&f->rx, &b, 1);
 
 	f->rx_gpa[head] = b.gpa;
 	mmio_write32(f->t, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+}
+
+static void post_rx(struct fixture *f)
+{
+	post_rx_at(f, guest_alloc(&f->rx, RX_BUF));
 }
 
 static int setup(void **state)
@@ -121,7 +127,7 @@ static struct virtio_vsock_hdr next_rx(struct fixture *f, void *payload, uint32_
 	assert_int_equal(h.src_cid, VSOCK_HOST_CID);
 	assert_int_equal(h.dst_cid, GUEST_CID);
 	assert_int_equal(h.type, VIRTIO_VSOCK_TYPE_STREAM);
-	post_rx(f);
+	post_rx_at(f, f->rx_gpa[e.id]);
 	return h;
 }
 
@@ -358,6 +364,34 @@ static void connect_needs_a_running_driver(void **state)
 	assert_int_equal(virtio_vsock_connect(f->vs, GUEST_PORT, 100, &fd), -ENOTCONN);
 }
 
+/*
+ * A guest that closes its socket shuts down both directions and waits for our
+ * RST; the slot must come free, or a VM runs out of connections after 256
+ * requests. Our user still reads what the guest sent, then end of stream.
+ */
+static void guest_close_frees_the_connection(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int i = 0; i < VSOCK_MAX_CONNECTIONS + 10; i++) {
+		uint32_t port;
+		int fd = establish(f, &port, 65536);
+		struct virtio_vsock_hdr h;
+		char buf[8];
+
+		guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "bye", 3, 65536, 0);
+		guest_send(f, VIRTIO_VSOCK_OP_SHUTDOWN, port,
+			   VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND, NULL, 0, 65536, 0);
+		h = next_rx(f, NULL, 0);
+		assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
+		assert_int_equal(h.src_port, port);
+		read_exactly(fd, buf, 3);
+		assert_memory_equal(buf, "bye", 3);
+		assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+		close(fd);
+	}
+}
+
 /* A VM that stops ends a connect() the guest will never answer, and refuses new ones. */
 static void host_stop_ends_waiting_connects(void **state)
 {
@@ -382,6 +416,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(strays_are_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(connect_needs_a_running_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(host_stop_ends_waiting_connects, setup, teardown),
+		cmocka_unit_test_setup_teardown(guest_close_frees_the_connection, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,8 @@
 /* Tell the guest about freed buffer space once this much has been consumed since we last did. */
 #define CREDIT_UPDATE_STEP (VSOCK_BUF_ALLOC / 4)
 
+#define SHUTDOWN_BOTH (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)
+
 enum conn_state { CONN_FREE, CONN_CONNECTING, CONN_ESTABLISHED, CONN_CLOSED };
 
 struct vsock_conn {
@@ -324,8 +326,15 @@ static bool send_control(struct virtio_vsock *vs, struct vsock_conn *c)
 {
 	if (c->state == CONN_FREE || c->state == CONN_CLOSED)
 		return true;
-	if (c->send_rst || (c->shutdown_sent == (VIRTIO_VSOCK_SHUTDOWN_SEND | VIRTIO_VSOCK_SHUTDOWN_RCV)
-			    && c->guest_shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND && !c->pending_len)) {
+	/*
+	 * Done when either side has ended both directions and every byte the guest sent
+	 * is in our user's socket (which still reads it, then end of stream). A guest
+	 * that shut down both ways waits for our RST (Linux does), and without it here
+	 * the connection would hold its slot for as long as the VM lives.
+	 */
+	if (c->send_rst ||
+	    (((c->shutdown_sent == SHUTDOWN_BOTH && c->guest_shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND) ||
+	      c->guest_shutdown == SHUTDOWN_BOTH) && !c->pending_len)) {
 		if (c->request_sent) {
 			if (!rx_take(vs))
 				return false;
