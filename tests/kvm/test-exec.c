@@ -2,7 +2,7 @@
  * Exec and file transfer through the real guest agent, on one VM booted
  * from the agent's initramfs: exit statuses, separate stdout and stderr,
  * stdin from bytes and from a descriptor, env and cwd, commands that cannot
- * run, timeouts, signals, resource receipts, 8 execs at once, files in and
+ * run, timeouts, signals, resource receipts, 8 execs at once, 300 in a row, files in and
  * out, and a VM that stops under a running exec.
  *
  * Needs AGENTVM_TEST_KERNEL and AGENTVM_TEST_AGENT_INITRD (meson sets both).
@@ -448,6 +448,23 @@ static void eight_at_once(void **state)
 	}
 }
 
+/* More execs than the vsock device has connection slots: each one's slot comes free. */
+static void many_in_a_row(void **state)
+{
+	const char *argv[] = { "true", NULL };
+	agentvm_exec_options o;
+
+	(void)state;
+	agentvm_exec_options_init(&o);
+	o.argv = argv;
+	for (int i = 0; i < 300; i++) {
+		agentvm_exec_result *r = run_opts(&o);
+
+		assert_int_equal(r->exit_code, 0);
+		agentvm_exec_result_free(r);
+	}
+}
+
 static void files_in_and_out(void **state)
 {
 	size_t len = 2 * 1024 * 1024 + 5;
@@ -540,6 +557,7 @@ int main(void)
 		cmocka_unit_test(callback_sees_everything),
 		cmocka_unit_test(receipts_measure_the_command),
 		cmocka_unit_test(eight_at_once),
+		cmocka_unit_test(many_in_a_row),
 		cmocka_unit_test(files_in_and_out),
 		cmocka_unit_test(file_errors),
 		cmocka_unit_test(vm_stop_ends_running_exec),
