@@ -118,9 +118,10 @@ def tail(data, lines=15):
     return "\n".join("    | " + line for line in text[-lines:]) or "    | (nothing)"
 
 
-def run_vmm(argv, timeout):
+def run_vmm(argv, timeout, marker=MARKER):
     """Runs one VMM to its exit. Returns (measurements, console bytes), or raises BenchError
-    saying what went wrong: a timeout, a non-zero exit or no marker line."""
+    saying what went wrong: a timeout, a non-zero exit or no marker (the bytes on stdout whose
+    arrival is timed; the init's marker line by default)."""
     out, err = bytearray(), bytearray()
     marker_s = exit_s = None
     t0 = time.monotonic()
@@ -154,7 +155,7 @@ def run_vmm(argv, timeout):
                 key.data.extend(chunk)
                 # Search from just before the new bytes: the marker may straddle two reads.
                 if key.data is out and marker_s is None and \
-                        out.find(MARKER, max(0, len(out) - len(chunk) - len(MARKER))) >= 0:
+                        out.find(marker, max(0, len(out) - len(chunk) - len(marker))) >= 0:
                     marker_s = now - t0
     except BaseException:
         proc.kill()  # Interrupted: leave no VMM behind.
@@ -178,7 +179,7 @@ def run_vmm(argv, timeout):
         raise BenchError(f"exited with status {proc.returncode} after {exit_s:.2f} s.\n"
                          f"  console (end):\n{tail(out)}\n  stderr (end):\n{tail(err)}")
     if marker_s is None:
-        raise BenchError(f"exited after {exit_s:.2f} s without printing {MARKER.decode()}.\n"
+        raise BenchError(f"exited after {exit_s:.2f} s without printing {marker.decode()}.\n"
                          f"  console (end):\n{tail(out)}\n  stderr (end):\n{tail(err)}")
     return {
         "marker_s": round(marker_s, 4),

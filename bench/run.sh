@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/run.sh [BENCHMARK] [ARGS...]: build if needed, then run bench/BENCHMARK.py (boot-to-init,
-# the default, or disk-throughput; ARGS pass through, see --help). It runs on /dev/kvm directly where that can run guests, otherwise inside
+# the default, disk-throughput or exec; ARGS pass through, see --help). It runs on /dev/kvm directly where that can run guests, otherwise inside
 # the nested test host (tests/vmhost), where absolute times are 10-50x hardware: compare ratios.
 # The caller's working directory is kept, so relative paths in the arguments work.
 set -euo pipefail
@@ -12,7 +12,7 @@ if (($#)) && [[ $1 != -* ]]; then
 fi
 bench=$root/bench/$name.py
 if [[ $name == */* || $name == benchlib || ! -f $bench ]]; then
-	echo "bench/run.sh: no benchmark '$name' (there are boot-to-init and disk-throughput)" >&2
+	echo "bench/run.sh: no benchmark '$name' (there are boot-to-init, disk-throughput and exec)" >&2
 	exit 2
 fi
 
@@ -24,7 +24,7 @@ done
 "$root/scripts/build.sh"
 # The guest fixtures are not default targets. The kernel target exists only when the build found
 # the shared prebuilt kernel; without it boot-to-init.py falls back like scripts/try.sh does.
-ninja -C "$root/build" tests/kvm/test-initrd.cpio.gz >/dev/null
+ninja -C "$root/build" tests/kvm/test-initrd.cpio.gz guest/agentvm-initrd.cpio.gz >/dev/null
 ninja -C "$root/build" tests/kvm/vmlinux >/dev/null 2>&1 || true
 
 # shellcheck source=/dev/null
