@@ -272,6 +272,9 @@ AGENTVM_API void agentvm_vm_free(agentvm_vm *vm);
 /* ------------------------------------------------------------------------ */
 /* Running commands                                                         */
 
+/** The PATH of agentvm_exec_options' default environment (and of agentvm-exec's). */
+#define AGENTVM_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 /** Stream numbers given to an agentvm_output_fn. */
 #define AGENTVM_STDOUT 1
 #define AGENTVM_STDERR 2
@@ -300,7 +303,7 @@ typedef struct agentvm_exec_options {
 	const char *const *argv; /**< the command, NULL-terminated; argv[0] is looked up in PATH */
 	/**
 	 * The whole environment, NULL-terminated "NAME=value" strings; NULL gives
-	 * PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin and HOME=/root.
+	 * PATH=AGENTVM_DEFAULT_PATH and HOME=/root.
 	 */
 	const char *const *envp;
 	const char *cwd;         /**< working directory in the guest; NULL for "/" */

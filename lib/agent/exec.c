@@ -16,6 +16,18 @@
 /* Queue room kept free of stdin data, so a KILL always fits. */
 #define QUEUE_RESERVE 64
 
+/* Room for one more STDIN frame, keeping the reserve a KILL needs. */
+static bool stdin_has_room(struct agent_channel *ch)
+{
+	return agent_channel_room(ch) >= AGENT_HEADER_SIZE + AGENT_DATA_CHUNK + QUEUE_RESERVE;
+}
+
+/* A request's timeout as a deadline from now. */
+static int64_t timeout_deadline(const struct agent_exec_request *req)
+{
+	return req->timeout_ms ? deadline_after_ms(req->timeout_ms) : DEADLINE_NONE;
+}
+
 struct exec_run {
 	struct agent_channel *ch;
 	const struct agent_exec_request *req;
@@ -128,8 +140,7 @@ static int queue_stdin_data(struct exec_run *run)
 	const struct agent_exec_request *req = run->req;
 	struct agent_writer w;
 
-	while (run->stdin_open && req->stdin_data &&
-	       agent_channel_room(run->ch) >= AGENT_HEADER_SIZE + AGENT_DATA_CHUNK + QUEUE_RESERVE) {
+	while (run->stdin_open && req->stdin_data && stdin_has_room(run->ch)) {
 		size_t n = req->stdin_len - run->stdin_sent;
 		int err;
 
@@ -216,9 +227,7 @@ static int send_exec(struct exec_run *run)
 /* One turn: wait for the stream, stdin_fd, the VM's stop or a deadline. */
 static int wait_turn(struct exec_run *run)
 {
-	bool read_fd = run->stdin_open && run->stdin_chunk &&
-		       agent_channel_room(run->ch) >=
-			       AGENT_HEADER_SIZE + AGENT_DATA_CHUNK + QUEUE_RESERVE;
+	bool read_fd = run->stdin_open && run->stdin_chunk && stdin_has_room(run->ch);
 	struct pollfd fds[3] = {
 		{ .fd = run->ch->fd,
 		  .events = (short)(POLLIN | (agent_channel_unsent(run->ch) ? POLLOUT : 0)) },
@@ -280,7 +289,7 @@ int agent_exec_on(struct agent_channel *ch, const struct agent_exec_request *req
 		.req = req,
 		.o = outcome,
 		.stdin_open = req->stdin_data || req->stdin_fd >= 0,
-		.timeout_at = req->timeout_ms ? deadline_after_ms(req->timeout_ms) : DEADLINE_NONE,
+		.timeout_at = timeout_deadline(req),
 		.give_up_at = DEADLINE_NONE,
 	};
 	int err;
@@ -303,10 +312,7 @@ int agent_exec(struct virtio_vsock *vs, int stop_fd, const struct agent_exec_req
 {
 	struct agent_channel ch;
 	/* The handshake shares the command's deadline: a timeout covers a stuck agent too. */
-	int err = agent_channel_open(vs, stop_fd,
-				     req->timeout_ms ? deadline_after_ms(req->timeout_ms)
-						     : DEADLINE_NONE,
-				     &ch);
+	int err = agent_channel_open(vs, stop_fd, timeout_deadline(req), &ch);
 
 	if (err) {
 		memset(outcome, 0, sizeof(*outcome));

@@ -10,7 +10,7 @@
 #include "util/error.h"
 
 static const char *const default_env[] = {
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"PATH=" AGENTVM_DEFAULT_PATH,
 	"HOME=/root",
 	NULL,
 };
@@ -18,19 +18,6 @@ static const char *const default_env[] = {
 /* What a shell reports for a program it could not run. */
 #define EXIT_NOT_FOUND 127
 #define EXIT_NOT_EXECUTABLE 126
-
-int vm_agent_check(const struct agentvm_vm *vm, const char *call)
-{
-	if (!vm)
-		return error_set(-EINVAL, "%s: vm is NULL", call);
-	if (vm->agent_timeout_ms == 0)
-		return error_set(-ENOTCONN, "%s: the VM was configured without an agent "
-					    "(agent timeout 0)", call);
-	if (!atomic_load(&vm->agent_ready))
-		return error_set(-ENOTCONN, "%s: the VM was not started (agentvm_vm_start())",
-				 call);
-	return 0;
-}
 
 int agentvm_exec_options_init(agentvm_exec_options *opts)
 {

@@ -10,6 +10,19 @@
 #include "util/clock.h"
 #include "util/error.h"
 
+int vm_agent_check(const struct agentvm_vm *vm, const char *call)
+{
+	if (!vm)
+		return error_set(-EINVAL, "%s: vm is NULL", call);
+	if (vm->agent_timeout_ms == 0)
+		return error_set(-ENOTCONN, "%s: the VM was configured without an agent "
+					    "(agent timeout 0)", call);
+	if (!atomic_load(&vm->agent_ready))
+		return error_set(-ENOTCONN, "%s: the VM was not started (agentvm_vm_start())",
+				 call);
+	return 0;
+}
+
 int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out)
 {
 	agentvm_vm *vm;

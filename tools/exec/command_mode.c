@@ -18,7 +18,7 @@
 
 #define ENV_MAX_DEFAULTS 2
 static const char *const default_env[ENV_MAX_DEFAULTS] = {
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"PATH=" AGENTVM_DEFAULT_PATH,
 	"HOME=/root",
 };
 
