@@ -24,6 +24,7 @@
 #include <fcntl.h>
 
 #include "agentvm.h"
+#include "test-env.h"
 
 #define BOOT_TIMEOUT_MS 60000
 #define MARKER "AGENTVM-INIT-MARKER"
@@ -55,16 +56,6 @@ static bool capture_contains(struct console_capture *c, const char *needle)
 	found = strstr(c->text, needle) != NULL;
 	pthread_mutex_unlock(&c->lock);
 	return found;
-}
-
-static const char *env_path(const char *name)
-{
-	const char *path = getenv(name);
-
-	if (!path || access(path, R_OK) != 0)
-		fail_msg("%s must name a readable file (got '%s'); run this test through meson", name,
-			 path ? path : "");
-	return path;
 }
 
 static agentvm_config *test_config(struct console_capture *capture, uint32_t vcpus, const char *action)

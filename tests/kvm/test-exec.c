@@ -23,20 +23,11 @@
 #include <cmocka.h>
 
 #include "agentvm.h"
+#include "test-env.h"
 
 #define CONCURRENT 8
 
 static agentvm_vm *vm;
-
-static const char *env_path(const char *name)
-{
-	const char *path = getenv(name);
-
-	if (!path || access(path, R_OK) != 0)
-		fail_msg("%s must name a readable file (got '%s'); run this test through meson", name,
-			 path ? path : "");
-	return path;
-}
 
 static agentvm_vm *boot(void)
 {
