@@ -13,7 +13,7 @@ check() { # name, expected status, grep pattern for stdout or '', pattern for st
 	local name=$1 want=$2 out_pat=$3 err_pat=$4 got
 	shift 4
 	# A hung case fails on its own instead of eating the whole suite's timeout.
-	timeout 300 "$@" >"$out" 2>"$err"
+	timeout -k 10 300 "$@" >"$out" 2>"$err"
 	got=$?
 	if [[ $got -ne $want ]] || { [[ -n $out_pat ]] && ! grep -q -- "$out_pat" "$out"; } ||
 		{ [[ -n $err_pat ]] && ! grep -q -- "$err_pat" "$err"; } ||

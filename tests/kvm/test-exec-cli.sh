@@ -23,7 +23,7 @@ if grep -q to-err "$out" || grep -q to-out "$err"; then
 fi
 
 # 20 MiB of random bytes: the guest prints their checksum on stderr, the bytes on stdout.
-timeout 300 "${run[@]}" -- sh -c 'head -c 20971520 /dev/urandom >/tmp/big && sha256sum </tmp/big >&2 && cat /tmp/big' \
+timeout -k 10 300 "${run[@]}" -- sh -c 'head -c 20971520 /dev/urandom >/tmp/big && sha256sum </tmp/big >&2 && cat /tmp/big' \
 	>"$scratch/big" 2>"$err"
 status=$?
 guest_sum=$(cut -d' ' -f1 "$err") host_sum=$(sha256sum <"$scratch/big" | cut -d' ' -f1)
@@ -36,7 +36,7 @@ else
 fi
 
 head -c 4194304 /dev/urandom >"$scratch/in"
-if timeout 300 "${run[@]}" -- cat <"$scratch/in" >"$scratch/echoed" 2>"$err" && cmp -s "$scratch/in" "$scratch/echoed"; then
+if timeout -k 10 300 "${run[@]}" -- cat <"$scratch/in" >"$scratch/echoed" 2>"$err" && cmp -s "$scratch/in" "$scratch/echoed"; then
 	pass "4 MiB of stdin round-trips through cat"
 else
 	echo "FAIL stdin round trip"; head -c 500 "$err"; failed=$((failed + 1))
