@@ -91,7 +91,7 @@ void pid1_halt(void)
 	/*
 	 * A reboot, not a power-off: agentvm's machine has no ACPI, so
 	 * RB_POWER_OFF would only halt the CPUs and leave the host waiting for
-	 * its timeout, while a reboot (reboot=t, a triple fault) ends the VM at
+	 * its timeout, while a reboot (reboot=p, the reset control register) ends the VM at
 	 * once and the host sees why on the console.
 	 */
 	reboot(RB_AUTOBOOT);

@@ -43,6 +43,9 @@ int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
 /* Per-vCPU setup after KVM_CREATE_VCPU: CPUID, and for vCPU 0 the boot register state. */
 int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd);
 
+/* The vCPU's program counter, for crash reports; 0 if KVM cannot tell. */
+uint64_t arch_vcpu_pc(int vcpu_fd);
+
 /* Release what the arch_* calls allocated. */
 void arch_machine_destroy(struct arch_machine *arch);
 

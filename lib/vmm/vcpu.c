@@ -96,8 +96,12 @@ static bool handle_exit(struct vcpu *v)
 	case KVM_EXIT_INTR:
 		return true;
 	case KVM_EXIT_SHUTDOWN:
-		/* A triple fault: what a PC does is reset, and a reset ends our VM. */
-		machine_request_end(v->machine, MACHINE_END_REBOOT, NULL);
+		/*
+		 * A triple fault. A PC would reset, but our guests reboot through
+		 * the reset control register, so this is a kernel that crashed too
+		 * hard to panic: report it, with where it was, instead of a reboot.
+		 */
+		end_with_crash(v, "triple fault at rip", arch_vcpu_pc(v->fd));
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)

@@ -13,6 +13,7 @@
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/mptable.h"
 #include "devices/i8042.h"
+#include "devices/reset_control.h"
 #include "devices/virtio/mmio.h"
 #include "util/error.h"
 #include "vmm/machine.h"
@@ -21,14 +22,14 @@
  * Our part of the kernel command line. `8250.nr_uarts=1`: only COM1 exists, so
  * the driver need not probe three absent ports. `acpi=off`: there are no ACPI
  * tables (see mptable.h); saying so spares the search and its error message.
- * `reboot=t`: reboot by triple fault, one exit, where the keyboard-controller
- * path first polls a status port. `panic=-1`: a panicking guest reboots at
+ * `reboot=p`: reboot through the reset control register (reset_control.h),
+ * three exits, and never by triple fault, which thus means a crash. `panic=-1`: a panicking guest reboots at
  * once, which ends the VM instead of hanging it. `quiet`: every console byte
  * is a VM exit; callers wanting kernel messages append `loglevel=7`, which
  * wins because it comes later.
  */
 static const char x86_base_cmdline[] =
-	"console=ttyS0 8250.nr_uarts=1 acpi=off reboot=t panic=-1 quiet";
+	"console=ttyS0 8250.nr_uarts=1 acpi=off reboot=p panic=-1 quiet";
 
 unsigned int arch_memory_layout(uint64_t ram_bytes, struct memory_region *out)
 {
@@ -77,6 +78,10 @@ int arch_devices_init(struct machine *m)
 	if (!err)
 		err = bus_register(&m->pio_bus, I8042_DATA_PORT, I8042_COMMAND_PORT - I8042_DATA_PORT + 1,
 				   &i8042_ops, &m->events);
+	m->arch.reset.events = &m->events;
+	if (!err)
+		err = bus_register(&m->pio_bus, RESET_CONTROL_PORT, 1, &reset_control_ops,
+				   &m->arch.reset);
 	return err;
 }
 
@@ -178,6 +183,13 @@ int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd)
 	if (!err && index == 0)
 		err = x86_boot_vcpu_setup(vcpu_fd, m->arch.entry);
 	return err;
+}
+
+uint64_t arch_vcpu_pc(int vcpu_fd)
+{
+	struct kvm_regs regs;
+
+	return ioctl(vcpu_fd, KVM_GET_REGS, &regs) < 0 ? 0 : regs.rip;
 }
 
 void arch_machine_destroy(struct arch_machine *arch)
