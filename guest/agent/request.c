@@ -6,6 +6,7 @@
 #include "exec.h"
 #include "files.h"
 #include "log.h"
+#include "sync.h"
 
 static int handshake(struct conn *c)
 {
@@ -53,6 +54,9 @@ static void dispatch(struct conn *c)
 		break;
 	case AGENT_H2G_FILE_READ:
 		file_read_serve(c, h.len);
+		break;
+	case AGENT_H2G_SYNC:
+		sync_serve(c, h.len);
 		break;
 	default:
 		conn_refuse(c, "expected a request, got %s", agent_type_name(h.type));

@@ -208,6 +208,16 @@ int agent_channel_receive_wait(struct agent_channel *ch, int64_t deadline,
 	}
 }
 
+int agent_channel_exchange(struct agent_channel *ch, const struct agent_writer *w,
+			   int64_t deadline, struct agent_frame *frame)
+{
+	int err = agent_channel_commit(ch, w);
+
+	if (!err)
+		err = agent_channel_send_wait(ch, deadline);
+	return err ? err : agent_channel_receive_wait(ch, deadline, frame);
+}
+
 int agent_channel_unexpected(const struct agent_frame *frame, const char *doing)
 {
 	struct agent_error e;
@@ -230,11 +240,7 @@ static int handshake(struct agent_channel *ch, int64_t deadline)
 
 	agent_channel_writer(ch, &w);
 	agent_host_hello_encode(&w, AGENT_PROTOCOL_VERSION);
-	err = agent_channel_commit(ch, &w);
-	if (!err)
-		err = agent_channel_send_wait(ch, deadline);
-	if (!err)
-		err = agent_channel_receive_wait(ch, deadline, &f);
+	err = agent_channel_exchange(ch, &w, deadline, &f);
 	if (err)
 		return err;
 	if (f.type != AGENT_G2H_HELLO)

@@ -104,6 +104,14 @@ int agent_channel_receive_wait(struct agent_channel *ch, int64_t deadline,
 			       struct agent_frame *frame);
 
 /*
+ * A request and the first frame of its answer: commit what w laid out, send
+ * the whole queue and receive one frame, all before deadline. Errors as for
+ * agent_channel_commit() and the two _wait calls.
+ */
+int agent_channel_exchange(struct agent_channel *ch, const struct agent_writer *w,
+			   int64_t deadline, struct agent_frame *frame);
+
+/*
  * Wait for the stream (events as for poll()) or the deadline or the VM's
  * stop: 0 when the stream is ready, -ETIMEDOUT, -EHOSTDOWN.
  */

@@ -96,11 +96,7 @@ int agent_file_read_on(struct agent_channel *ch, const char *path, size_t max_si
 
 	agent_channel_writer(ch, &w);
 	agent_file_read_encode(&w, max_size, path);
-	err = agent_channel_commit(ch, &w);
-	if (!err)
-		err = agent_channel_send_wait(ch, DEADLINE_NONE);
-	if (!err)
-		err = agent_channel_receive_wait(ch, DEADLINE_NONE, &f);
+	err = agent_channel_exchange(ch, &w, DEADLINE_NONE, &f);
 	if (err)
 		return err;
 	if (f.type != AGENT_G2H_FILE_INFO)

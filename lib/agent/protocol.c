@@ -42,6 +42,7 @@ static const struct type_info types[] = {
 	[AGENT_H2G_FILE_WRITE] = { "FILE_WRITE", AT_LEAST(U32 + U64 + STR) },
 	[AGENT_H2G_FILE_READ] = { "FILE_READ", AT_LEAST(U64 + STR) },
 	[AGENT_H2G_FILE_DATA] = { "FILE_DATA", DATA },
+	[AGENT_H2G_SYNC] = { "SYNC", FIXED(U64 + AGENT_SYNC_SEED_SIZE) },
 
 	[AGENT_G2H_HELLO] = { "HELLO", AT_LEAST(U32 + STR) },
 	[AGENT_G2H_PONG] = { "PONG", FIXED(0) },
@@ -539,6 +540,31 @@ int agent_file_read_decode(const uint8_t *p, size_t len, struct agent_file_read 
 	if (err)
 		return err;
 	*out = f;
+	return 0;
+}
+
+int agent_sync_encode(struct agent_writer *w, uint64_t realtime_ns,
+		      const uint8_t seed[AGENT_SYNC_SEED_SIZE])
+{
+	agent_frame_begin(w, AGENT_H2G_SYNC);
+	agent_put_u64(w, realtime_ns);
+	agent_put_bytes(w, seed, AGENT_SYNC_SEED_SIZE);
+	return agent_frame_end(w);
+}
+
+int agent_sync_decode(const uint8_t *p, size_t len, struct agent_sync *out)
+{
+	struct agent_reader r;
+	struct agent_sync s;
+	int err;
+
+	agent_reader_init(&r, p, len);
+	s.realtime_ns = agent_get_u64(&r);
+	s.seed = agent_get_bytes(&r, AGENT_SYNC_SEED_SIZE);
+	err = agent_reader_end(&r);
+	if (err)
+		return err;
+	*out = s;
 	return 0;
 }
 

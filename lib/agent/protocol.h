@@ -9,7 +9,8 @@
  *
  * Nothing here allocates, blocks or keeps global state; every function is
  * safe to call from any thread on objects that thread owns. Decoded strings
- * point into the caller's payload buffer and are NOT NUL-terminated.
+ * (and SYNC's seed) point into the caller's payload buffer; strings are NOT
+ * NUL-terminated.
  *
  * Error codes, chosen so a caller can tell whose fault it is:
  *   -EPROTO    received bytes break the protocol (decoders, readers, header);
@@ -36,6 +37,8 @@
 #define AGENT_MAX_STRING (64 * 1024)
 #define AGENT_MAX_ARGS 4096
 #define AGENT_MAX_ENV 4096
+/* SYNC's seed: as much as the kernel's CRNG keys itself with (256 bits). */
+#define AGENT_SYNC_SEED_SIZE 32
 
 /*
  * Frame types. The numbers are the wire format: never renumber or reuse one.
@@ -52,6 +55,7 @@ enum agent_type {
 	AGENT_H2G_FILE_WRITE = 7,
 	AGENT_H2G_FILE_READ = 8,
 	AGENT_H2G_FILE_DATA = 9,
+	AGENT_H2G_SYNC = 10,
 
 	AGENT_G2H_HELLO = 64,
 	AGENT_G2H_PONG = 65,
@@ -250,6 +254,19 @@ struct agent_file_read {
 };
 int agent_file_read_encode(struct agent_writer *w, uint64_t max_size, const char *path);
 int agent_file_read_decode(const uint8_t *p, size_t len, struct agent_file_read *out);
+
+/*
+ * SYNC, sent after a restore: the host's CLOCK_REALTIME in nanoseconds since
+ * the epoch, and fresh randomness for the guest's kernel. Every value of
+ * both is valid on the wire.
+ */
+struct agent_sync {
+	uint64_t realtime_ns;
+	const uint8_t *seed; /* AGENT_SYNC_SEED_SIZE bytes */
+};
+int agent_sync_encode(struct agent_writer *w, uint64_t realtime_ns,
+		      const uint8_t seed[AGENT_SYNC_SEED_SIZE]);
+int agent_sync_decode(const uint8_t *p, size_t len, struct agent_sync *out);
 
 /* STARTED: the command's pid in the guest, > 0. */
 int agent_started_encode(struct agent_writer *w, uint32_t pid);

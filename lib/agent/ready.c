@@ -24,11 +24,7 @@ static int ping(struct agent_channel *ch, int64_t deadline)
 
 	agent_channel_writer(ch, &w);
 	agent_frame_encode(&w, AGENT_H2G_PING, NULL, 0);
-	err = agent_channel_commit(ch, &w);
-	if (!err)
-		err = agent_channel_send_wait(ch, deadline);
-	if (!err)
-		err = agent_channel_receive_wait(ch, deadline, &f);
+	err = agent_channel_exchange(ch, &w, deadline, &f);
 	if (!err && f.type != AGENT_G2H_PONG)
 		err = agent_channel_unexpected(&f, "a ping");
 	return err;

@@ -1,7 +1,7 @@
 /*
  * The host's side of the agent protocol (lib/agent/) against any bytes a
  * guest agent can send. Input: one byte choosing the request (exec, file
- * read, file write), then the agent's whole reply stream, handshake
+ * read, file write, sync), then the agent's whole reply stream, handshake
  * included. The reply is written into a socketpair up front and its end
  * closed, so a request always ends; the oracle: it ends with 0 or a
  * negative errno, a successful exec either exited or failed to execute,
@@ -19,6 +19,7 @@
 #include "agent/channel.h"
 #include "agent/exec.h"
 #include "agent/files.h"
+#include "agent/sync.h"
 #include "util/clock.h"
 
 /* The reply must fit the socket buffer, so one thread can write it all first. */
@@ -63,6 +64,14 @@ static void run_file_write(struct agent_channel *ch)
 		__builtin_trap();
 }
 
+static void run_sync(struct agent_channel *ch)
+{
+	static const uint8_t seed[AGENT_SYNC_SEED_SIZE];
+
+	if (agent_sync_on(ch, DEADLINE_NONE, 0, seed) > 0)
+		__builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct agent_channel ch;
@@ -71,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size - 1 > MAX_REPLY)
 		return 0;
-	which = data[0] % 3;
+	which = data[0] % 4;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
 	/* Room for all of it: a full socket would block this single thread. */
@@ -86,8 +95,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			run_exec(&ch);
 		else if (which == 1)
 			run_file_read(&ch);
-		else
+		else if (which == 2)
 			run_file_write(&ch);
+		else
+			run_sync(&ch);
 		agent_channel_close(&ch);
 	}
 	close(sv[1]);

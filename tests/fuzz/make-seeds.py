@@ -125,6 +125,9 @@ def agent_client_seeds():
         frame(G_FILE_DATA, b'hel') + frame(G_FILE_DATA, b'lo') + frame(G_FILE_END)
     yield 'seed-file-write', b'\2' + hello + frame(G_OK)
     yield 'seed-error', b'\2' + hello + frame(G_ERROR, struct.pack('<I', 28) + string(b'full'))
+    yield 'seed-sync', b'\3' + hello + frame(G_OK)
+    yield 'seed-sync-error', b'\3' + hello + \
+        frame(G_ERROR, struct.pack('<I', 1) + string(b'clock_settime: Operation not permitted'))
 
 
 def main():

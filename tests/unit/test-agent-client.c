@@ -21,6 +21,7 @@
 #include "agent/channel.h"
 #include "agent/exec.h"
 #include "agent/files.h"
+#include "agent/sync.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -31,6 +32,9 @@ struct fake_agent {
 	bool keep_open; /* after the script, read until the host closes; else close at once */
 	int fd;
 	pthread_t thread;
+	/* With keep_open: the start of what the host sent, for tests to check. */
+	uint8_t received[4096];
+	size_t received_len;
 };
 
 static void *fake_agent_main(void *arg)
@@ -38,17 +42,22 @@ static void *fake_agent_main(void *arg)
 	struct fake_agent *a = arg;
 	size_t sent = 0;
 	uint8_t sink[4096];
+	ssize_t n;
 
 	while (sent < a->len) {
-		ssize_t n = write(a->fd, a->script + sent, a->len - sent);
-
+		n = write(a->fd, a->script + sent, a->len - sent);
 		if (n <= 0)
 			break;
 		sent += (size_t)n;
 	}
-	/* Drain what the host sends, so it never blocks on a full socket. */
-	while (a->keep_open && read(a->fd, sink, sizeof(sink)) > 0)
-		;
+	/* Drain what the host sends, so it never blocks on a full socket; keep its start. */
+	while (a->keep_open && (n = read(a->fd, sink, sizeof(sink))) > 0) {
+		size_t room = sizeof(a->received) - a->received_len;
+		size_t keep = (size_t)n < room ? (size_t)n : room;
+
+		memcpy(a->received + a->received_len, sink, keep);
+		a->received_len += keep;
+	}
 	close(a->fd);
 	return NULL;
 }
@@ -464,6 +473,152 @@ static void file_write_reports_guest_errors(void **state)
 	free(a);
 }
 
+/* The payload of the first frame of this type the host sent, its header checked. */
+static const uint8_t *received_frame(const struct fake_agent *a, uint16_t type, uint32_t *len)
+{
+	size_t off = 0;
+
+	while (off + AGENT_HEADER_SIZE <= a->received_len) {
+		struct agent_frame_header h;
+
+		assert_int_equal(agent_frame_header_parse(a->received + off, &h), 0);
+		assert_true(off + AGENT_HEADER_SIZE + h.len <= a->received_len);
+		if (h.type == type) {
+			*len = h.len;
+			return a->received + off + AGENT_HEADER_SIZE;
+		}
+		off += AGENT_HEADER_SIZE + h.len;
+	}
+	fail_msg("the host sent no %s", agent_type_name(type));
+	return NULL;
+}
+
+static const uint8_t test_seed[AGENT_SYNC_SEED_SIZE] = {
+	0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+	13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 0xff,
+};
+#define TEST_REALTIME_NS 1767225600123456789ull
+
+static int run_sync(struct fake_agent *a, int64_t deadline)
+{
+	struct agent_channel ch;
+	int err = connect_fake(a, &ch);
+
+	if (!err) {
+		err = agent_sync_on(&ch, deadline, TEST_REALTIME_NS, test_seed);
+		agent_channel_close(&ch);
+	}
+	pthread_join(a->thread, NULL);
+	return err;
+}
+
+static void sync_sends_time_and_seed(void **state)
+{
+	struct fake_agent *a = new_agent();
+	struct agent_sync s;
+	const uint8_t *p;
+	uint32_t len;
+
+	(void)state;
+	a->keep_open = true;
+	script_frame(a, AGENT_G2H_OK, NULL, 0);
+	assert_int_equal(run_sync(a, deadline_after_ms(5000)), 0);
+	p = received_frame(a, AGENT_H2G_SYNC, &len);
+	assert_int_equal(agent_sync_decode(p, len, &s), 0);
+	assert_true(s.realtime_ns == TEST_REALTIME_NS);
+	assert_memory_equal(s.seed, test_seed, AGENT_SYNC_SEED_SIZE);
+	free(a);
+}
+
+static void sync_guest_refused(struct fake_agent *a)
+{
+	script_error(a, AGENT_G2H_ERROR, EPERM, "RNDRESEEDCRNG: Operation not permitted");
+}
+
+static void sync_pong(struct fake_agent *a)
+{
+	script_frame(a, AGENT_G2H_PONG, NULL, 0);
+}
+
+static void sync_echoed(struct fake_agent *a)
+{
+	static const uint8_t payload[8 + AGENT_SYNC_SEED_SIZE];
+
+	script_frame(a, AGENT_H2G_SYNC, payload, sizeof(payload));
+}
+
+static void sync_ok_with_payload(struct fake_agent *a)
+{
+	script_header(a, 1, AGENT_G2H_OK, 0);
+	a->script[a->len++] = 0;
+}
+
+static void sync_oversized(struct fake_agent *a)
+{
+	script_header(a, 0xfffffff0u, AGENT_G2H_ERROR, 0);
+}
+
+static void sync_truncated(struct fake_agent *a)
+{
+	script_header(a, 12, AGENT_G2H_ERROR, 0);
+	memcpy(a->script + a->len, "\x01\0\0", 3);
+	a->len += 3;
+}
+
+static void sync_hang_up(struct fake_agent *a)
+{
+	(void)a;
+}
+
+static void sync_ok_then_garbage(struct fake_agent *a)
+{
+	/* The OK answers; what follows is never read. */
+	script_frame(a, AGENT_G2H_OK, NULL, 0);
+	script_header(a, 0, 200, 0);
+}
+
+static const struct hostile_case hostile_syncs[] = {
+	{ "ERROR from the guest", sync_guest_refused, -EPERM,
+	  "sync failed in the guest: RNDRESEEDCRNG: Operation not permitted" },
+	{ "PONG for SYNC", sync_pong, -EPROTO, "PONG" },
+	{ "host-to-guest type", sync_echoed, -EPROTO, "SYNC" },
+	{ "OK with a payload", sync_ok_with_payload, -EPROTO, "bad frame header" },
+	{ "unknown type", unknown_type, -EPROTO, "bad frame header" },
+	{ "oversized frame", sync_oversized, -EPROTO, "bad frame header" },
+	{ "truncated frame", sync_truncated, -EPROTO, "inside a frame" },
+	{ "ERROR with a NUL", error_with_nul, -EPROTO, "malformed ERROR" },
+	{ "closed without an answer", sync_hang_up, -EPIPE, "closed the connection" },
+	{ "OK, then garbage", sync_ok_then_garbage, 0, "" },
+};
+
+static void sync_hostile_replies(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(hostile_syncs) / sizeof(hostile_syncs[0]); i++) {
+		const struct hostile_case *c = &hostile_syncs[i];
+		struct fake_agent *a = new_agent();
+		int err;
+
+		c->script(a);
+		err = run_sync(a, deadline_after_ms(5000));
+		if (err != c->expected || (err && !strstr(error_get(), c->message_part)))
+			fail_msg("%s: got %d '%s', expected %d with '%s'", c->name, err, error_get(),
+				 c->expected, c->message_part);
+		free(a);
+	}
+}
+
+/* An agent that never answers: the caller's deadline ends the wait. */
+static void sync_deadline(void **state)
+{
+	struct fake_agent *a = new_agent();
+
+	(void)state;
+	a->keep_open = true;
+	assert_int_equal(run_sync(a, deadline_after_ms(100)), -ETIMEDOUT);
+	free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +629,9 @@ int main(void)
 		cmocka_unit_test(handshake_refusals),
 		cmocka_unit_test(file_read_checks_sizes),
 		cmocka_unit_test(file_write_reports_guest_errors),
+		cmocka_unit_test(sync_sends_time_and_seed),
+		cmocka_unit_test(sync_hostile_replies),
+		cmocka_unit_test(sync_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

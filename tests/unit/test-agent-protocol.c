@@ -362,6 +362,52 @@ static void file_read_round_trip(void **state)
 	assert_str(f.path, "/etc/hostname");
 }
 
+static const uint8_t sync_seed[AGENT_SYNC_SEED_SIZE] = {
+	0x00, 0x01, 0xfe, 0xff, 'r', 'a', 'n', 'd', 1,  2,  3,  4,  5,  6,  7,  8,
+	9,    10,   11,   12,   13,  14,  15,  16,  17, 18, 19, 20, 21, 22, 23, 0x80,
+};
+
+static void sync_round_trip(void **state)
+{
+	static const uint64_t times[] = { 0, 1767225600123456789ull, UINT64_MAX };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		struct agent_writer w = writer();
+		struct agent_sync s;
+		const uint8_t *p;
+		size_t n;
+
+		assert_int_equal(agent_sync_encode(&w, times[i], sync_seed), 0);
+		p = only_frame(&w, AGENT_H2G_SYNC, &n);
+		assert_int_equal(n, 8 + AGENT_SYNC_SEED_SIZE);
+		assert_int_equal(agent_sync_decode(p, n, &s), 0);
+		assert_true(s.realtime_ns == times[i]);
+		assert_ptr_equal(s.seed, p + 8); /* in place, like strings */
+		assert_memory_equal(s.seed, sync_seed, AGENT_SYNC_SEED_SIZE);
+	}
+}
+
+static void sync_wrong_sizes(void **state)
+{
+	uint8_t *payload = calloc(1, 8 + AGENT_SYNC_SEED_SIZE + 1);
+	struct agent_sync s = { .realtime_ns = 5, .seed = NULL };
+	struct agent_writer w = writer();
+
+	(void)state;
+	assert_non_null(payload);
+	/* One byte over or under: refused, and *out left alone. */
+	assert_int_equal(agent_sync_decode(payload, 8 + AGENT_SYNC_SEED_SIZE + 1, &s), -EPROTO);
+	assert_int_equal(agent_sync_decode(payload, 8 + AGENT_SYNC_SEED_SIZE - 1, &s), -EPROTO);
+	assert_true(s.realtime_ns == 5 && s.seed == NULL);
+	free(payload);
+
+	/* A writer will not close a SYNC without its seed. */
+	agent_frame_begin(&w, AGENT_H2G_SYNC);
+	agent_put_u64(&w, 1);
+	assert_int_equal(agent_frame_end(&w), -EINVAL);
+}
+
 static void started_round_trip(void **state)
 {
 	struct agent_writer w = writer();
@@ -486,7 +532,7 @@ static void header_bad_flags(void **state)
 
 static void header_unknown_type(void **state)
 {
-	static const uint16_t unknown[] = { 0, 10, 63, 76, 127, 128, 0xffff };
+	static const uint16_t unknown[] = { 0, 11, 63, 76, 127, 128, 0xffff };
 	struct agent_writer w;
 
 	(void)state;
@@ -522,6 +568,9 @@ static void header_wrong_size_for_type(void **state)
 		{ AGENT_H2G_KILL, 5, -EPROTO },   { AGENT_H2G_STDIN_EOF, 4, -EPROTO },
 		{ AGENT_H2G_FILE_WRITE, 16, 0 },  { AGENT_H2G_FILE_WRITE, 15, -EPROTO },
 		{ AGENT_H2G_FILE_READ, 12, 0 },   { AGENT_H2G_FILE_READ, 11, -EPROTO },
+		{ AGENT_H2G_SYNC, 40, 0 },        { AGENT_H2G_SYNC, 39, -EPROTO },
+		{ AGENT_H2G_SYNC, 41, -EPROTO },  { AGENT_H2G_SYNC, 8, -EPROTO },
+		{ AGENT_H2G_SYNC, 0, -EPROTO },   { AGENT_H2G_SYNC, AGENT_MAX_PAYLOAD, -EPROTO },
 		{ AGENT_G2H_HELLO, 8, 0 },        { AGENT_G2H_HELLO, 7, -EPROTO },
 		{ AGENT_G2H_PONG, 8, -EPROTO },   { AGENT_G2H_STARTED, 4, 0 },
 		{ AGENT_G2H_STARTED, 8, -EPROTO }, { AGENT_G2H_EXITED, 40, 0 },
@@ -562,6 +611,7 @@ static void type_names(void **state)
 	assert_string_equal(agent_type_name(AGENT_H2G_EXEC), "EXEC");
 	assert_string_equal(agent_type_name(AGENT_G2H_HELLO), "HELLO");
 	assert_string_equal(agent_type_name(AGENT_G2H_FILE_END), "FILE_END");
+	assert_string_equal(agent_type_name(AGENT_H2G_SYNC), "SYNC");
 }
 
 /* ---- Every decoder against every truncation and a trailing byte ---- */
@@ -572,6 +622,7 @@ static int enc_exec(struct agent_writer *w) { return agent_exec_encode(w, &rich_
 static int enc_kill(struct agent_writer *w) { return agent_kill_encode(w, 15); }
 static int enc_file_write(struct agent_writer *w) { return agent_file_write_encode(w, 0644, 3, "/f"); }
 static int enc_file_read(struct agent_writer *w) { return agent_file_read_encode(w, 10, "/f"); }
+static int enc_sync(struct agent_writer *w) { return agent_sync_encode(w, 42, sync_seed); }
 static int enc_started(struct agent_writer *w) { return agent_started_encode(w, 42); }
 static int enc_file_info(struct agent_writer *w) { return agent_file_info_encode(w, 3); }
 static int enc_error(struct agent_writer *w) { return agent_error_encode(w, EACCES, "no"); }
@@ -625,6 +676,13 @@ static int dec_file_read(const uint8_t *p, size_t n)
 	return agent_file_read_decode(p, n, &f);
 }
 
+static int dec_sync(const uint8_t *p, size_t n)
+{
+	struct agent_sync v;
+
+	return agent_sync_decode(p, n, &v);
+}
+
 static int dec_started(const uint8_t *p, size_t n)
 {
 	uint32_t v;
@@ -664,6 +722,7 @@ static const struct message {
 	{ AGENT_H2G_KILL, enc_kill, dec_kill },
 	{ AGENT_H2G_FILE_WRITE, enc_file_write, dec_file_write },
 	{ AGENT_H2G_FILE_READ, enc_file_read, dec_file_read },
+	{ AGENT_H2G_SYNC, enc_sync, dec_sync },
 	{ AGENT_G2H_STARTED, enc_started, dec_started },
 	{ AGENT_G2H_FILE_INFO, enc_file_info, dec_file_info },
 	{ AGENT_G2H_ERROR, enc_error, dec_error },
@@ -1127,6 +1186,8 @@ int main(void)
 		cmocka_unit_test(kill_round_trip),
 		cmocka_unit_test(file_write_round_trip),
 		cmocka_unit_test(file_read_round_trip),
+		cmocka_unit_test(sync_round_trip),
+		cmocka_unit_test(sync_wrong_sizes),
 		cmocka_unit_test(started_round_trip),
 		cmocka_unit_test(exited_round_trip),
 		cmocka_unit_test(error_round_trip),
