@@ -3,7 +3,8 @@
  * the transport registers and rings in guest memory, while the device's own
  * I/O thread serves a temporary image file. Covers the data path both ways,
  * GET_ID, capacity and read-only checks, FLUSH, DISCARD and WRITE_ZEROES,
- * unknown requests, a malformed ring, reset, and opening errors.
+ * unknown requests, a malformed ring, reset, opening errors, and pausing,
+ * saving and restoring for snapshots.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -41,7 +42,7 @@ struct fixture {
 	struct virtio_mmio *t;
 	atomic_int interrupts; /* raised on the device's I/O thread */
 	uint16_t used_target;  /* what used->idx reaches when the request in flight is done */
-	int threads_before;
+	int threads_before, threads_target;
 };
 
 /* What the image holds before the guest changes it. */
@@ -85,6 +86,22 @@ static bool wait_for(bool (*done)(struct fixture *), struct fixture *f)
 	return true;
 }
 
+static bool threads_settled(struct fixture *f)
+{
+	return count_threads() == f->threads_target;
+}
+
+/*
+ * Whether the process settles at n threads: a joined thread can linger in
+ * /proc/self/task for a moment, as pthread_join() returns when the kernel
+ * clears its tid, before the task is unlinked.
+ */
+static bool threads_are(struct fixture *f, int n)
+{
+	f->threads_target = n;
+	return wait_for(threads_settled, f);
+}
+
 static void record_interrupt(void *ctx)
 {
 	struct fixture *f = ctx;
@@ -118,7 +135,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	virtio_blk_destroy(f->blk);
-	assert_int_equal(count_threads(), f->threads_before);
+	assert_true(threads_are(f, f->threads_before));
 	guest_driver_destroy(&f->d);
 	unlink(f->path);
 	free(f);
@@ -135,13 +152,19 @@ static void bring_up(struct fixture *f)
 	assert_true(mmio_read32(f->t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
-/* Create the device over the fixture's image and bring it up as a driver would. */
-static void start(struct fixture *f, bool read_only)
+/* Create the device over the fixture's image, as the VMM does; the driver has not seen it yet. */
+static void create(struct fixture *f, bool read_only)
 {
 	const struct virtio_interrupt irq = { .raise = record_interrupt, .ctx = f };
 
 	assert_int_equal(virtio_blk_create(f->path, read_only, SERIAL, &f->d.mem, &irq, &f->blk), 0);
 	f->t = virtio_blk_transport(f->blk);
+}
+
+/* Create the device and bring it up as a driver would. */
+static void start(struct fixture *f, bool read_only)
+{
+	create(f, read_only);
 	bring_up(f);
 }
 
@@ -150,18 +173,21 @@ static bool used_reached(struct fixture *f)
 	return guest_used_idx(&f->d) == f->used_target;
 }
 
-/*
- * Submit one request (header, `data`, status byte), kick the queue and wait
- * for the device to use it. Returns the status byte; *used_len what the device reported written.
- */
-static uint8_t submit(struct fixture *f, uint32_t type, uint64_t sector,
-		      const struct guest_buf *data, unsigned int ndata, uint32_t *used_len)
+/* A request the driver has put on the ring; one at a time. */
+struct request {
+	uint16_t head;
+	uint16_t slot; /* the used-ring entry the device will fill */
+	uint8_t *status;
+};
+
+/* Put one request (header, `data`, status byte) on the ring and kick the queue. */
+static struct request post(struct fixture *f, uint32_t type, uint64_t sector,
+			   const struct guest_buf *data, unsigned int ndata)
 {
 	struct guest_buf bufs[8];
 	const struct virtio_blk_outhdr hdr = { .type = type, .sector = sector };
 	uint64_t status_gpa = guest_alloc(&f->d, 1);
-	uint8_t *status = guest_host(&f->d, status_gpa);
-	uint16_t slot = guest_used_idx(&f->d), head;
+	struct request r = { .slot = guest_used_idx(&f->d), .status = guest_host(&f->d, status_gpa) };
 
 	assert_true(ndata + 2 <= 8);
 	bufs[0] = (struct guest_buf){ guest_alloc(&f->d, sizeof(hdr)), sizeof(hdr), false };
@@ -169,15 +195,32 @@ static uint8_t submit(struct fixture *f, uint32_t type, uint64_t sector,
 	if (ndata)
 		memcpy(bufs + 1, data, ndata * sizeof(*data));
 	bufs[ndata + 1] = (struct guest_buf){ status_gpa, 1, true };
-	*status = 0xff;
-	head = guest_add_chain(&f->d, bufs, ndata + 2);
+	*r.status = 0xff;
+	r.head = guest_add_chain(&f->d, bufs, ndata + 2);
 	mmio_write32(f->t, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-	f->used_target = (uint16_t)(slot + 1);
+	return r;
+}
+
+/* Wait for the device to use the request. Returns its status byte; *used_len what the device reported written. */
+static uint8_t complete(struct fixture *f, const struct request *r, uint32_t *used_len)
+{
+	const struct vring_used_elem *e = &f->d.used->ring[r->slot % f->d.layout.size];
+
+	f->used_target = (uint16_t)(r->slot + 1);
 	assert_true(wait_for(used_reached, f));
-	assert_int_equal(f->d.used->ring[slot % f->d.layout.size].id, head);
+	assert_int_equal(e->id, r->head);
 	if (used_len)
-		*used_len = f->d.used->ring[slot % f->d.layout.size].len;
-	return *status;
+		*used_len = e->len;
+	return *r->status;
+}
+
+/* Submit one request and wait for the device to use it. */
+static uint8_t submit(struct fixture *f, uint32_t type, uint64_t sector,
+		      const struct guest_buf *data, unsigned int ndata, uint32_t *used_len)
+{
+	struct request r = post(f, type, sector, data, ndata);
+
+	return complete(f, &r, used_len);
 }
 
 /* A guest buffer of `len` bytes, each set to `fill`. */
@@ -413,7 +456,7 @@ static void malformed_chain_needs_reset(void **state)
 	uint32_t status;
 
 	start(f, false);
-	assert_int_equal(count_threads(), f->threads_before + 1);
+	assert_true(threads_are(f, f->threads_before + 1));
 	guest_set_desc(&f->d, 0, guest_alloc(&f->d, 16), 16, VRING_DESC_F_NEXT, 0);
 	guest_publish(&f->d, 0);
 	mmio_write32(f->t, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
@@ -425,7 +468,7 @@ static void malformed_chain_needs_reset(void **state)
 	mmio_write32(f->t, VIRTIO_MMIO_STATUS, 0);
 	status = mmio_read32(f->t, VIRTIO_MMIO_STATUS);
 	assert_int_equal(status, 0);
-	assert_int_equal(count_threads(), f->threads_before);
+	assert_true(threads_are(f, f->threads_before));
 
 	/* And brings it up again, working. */
 	guest_reset_rings(&f->d);
@@ -438,12 +481,12 @@ static void reset_stops_io_thread(void **state)
 	struct fixture *f = *state;
 
 	start(f, false);
-	assert_int_equal(count_threads(), f->threads_before + 1);
+	assert_true(threads_are(f, f->threads_before + 1));
 	mmio_write32(f->t, VIRTIO_MMIO_STATUS, 0);
-	assert_int_equal(count_threads(), f->threads_before);
+	assert_true(threads_are(f, f->threads_before));
 	/* A second reset in a row has nothing to stop. */
 	mmio_write32(f->t, VIRTIO_MMIO_STATUS, 0);
-	assert_int_equal(count_threads(), f->threads_before);
+	assert_true(threads_are(f, f->threads_before));
 }
 
 static void missing_image_named_in_error(void **state)
@@ -484,6 +527,113 @@ static void read_only_image_is_shared(void **state)
 	assert_int_equal(virtio_blk_create(f->path, false, SERIAL, &f->d.mem, &irq, &other), -EBUSY);
 }
 
+/* The device does not use the request within a while: it is stopped. */
+static bool stays_pending(struct fixture *f, const struct request *r)
+{
+	usleep(50 * 1000);
+	return guest_used_idx(&f->d) == r->slot && *r->status == 0xff;
+}
+
+static void pause_and_resume_keep_serving(void **state)
+{
+	struct fixture *f = *state;
+	struct guest_buf out = buffer(f, 512, false, 0x5a), in = buffer(f, 512, true, 0);
+	uint8_t want[512];
+	struct request r;
+
+	memset(want, 0x5a, sizeof(want));
+	start(f, false);
+	assert_int_equal(submit(f, VIRTIO_BLK_T_OUT, 9, &out, 1, NULL), VIRTIO_BLK_S_OK);
+	virtio_mmio_pause(f->t);
+	assert_true(threads_are(f, f->threads_before));
+
+	/* The guest adds a request while the device is paused: it waits for resume. */
+	r = post(f, VIRTIO_BLK_T_IN, 9, &in, 1);
+	assert_true(stays_pending(f, &r));
+	assert_int_equal(virtio_mmio_resume(f->t), 0);
+	assert_int_equal(complete(f, &r, NULL), VIRTIO_BLK_S_OK);
+	assert_memory_equal(guest_host(&f->d, in.gpa), want, sizeof(want));
+	assert_int_equal(submit(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, NULL), VIRTIO_BLK_S_OK);
+}
+
+/* Replace the device with a fresh one over the same image and RAM, restored from `saved`. */
+static void restore_in_new_device(struct fixture *f, const struct virtio_mmio_state *saved)
+{
+	virtio_blk_destroy(f->blk); /* it holds the image's lock */
+	create(f, false);
+	assert_int_equal(virtio_mmio_restore(f->t, saved), 0);
+}
+
+static void save_restore_then_serve(void **state)
+{
+	struct fixture *f = *state;
+	struct guest_buf out = buffer(f, 1024, false, 0), in = buffer(f, 1024, true, 0xee);
+	struct virtio_mmio_state saved, again;
+	uint8_t *src = guest_host(&f->d, out.gpa);
+
+	for (int i = 0; i < 1024; i++)
+		src[i] = (uint8_t)(i * 13 + 5);
+	start(f, false);
+	assert_int_equal(submit(f, VIRTIO_BLK_T_OUT, 100, &out, 1, NULL), VIRTIO_BLK_S_OK);
+	virtio_mmio_pause(f->t);
+	virtio_mmio_save(f->t, &saved);
+	assert_int_equal(saved.queues[0].last_avail, 1);
+	assert_int_equal(saved.queues[0].used_idx, 1);
+
+	restore_in_new_device(f, &saved);
+	assert_true(threads_are(f, f->threads_before + 1));
+	virtio_mmio_pause(f->t);
+	virtio_mmio_save(f->t, &again);
+	assert_memory_equal(&again, &saved, sizeof(saved));
+	assert_int_equal(virtio_mmio_resume(f->t), 0);
+
+	/* The driver goes on where it was: same rings, same indices, same image. */
+	atomic_store(&f->interrupts, 0);
+	f->d.avail->ring[f->d.layout.size] = guest_used_idx(&f->d); /* used_event: interrupt me next */
+	assert_int_equal(submit(f, VIRTIO_BLK_T_IN, 100, &in, 1, NULL), VIRTIO_BLK_S_OK);
+	assert_memory_equal(guest_host(&f->d, in.gpa), src, 1024);
+	assert_true(wait_for(interrupted, f));
+	memset(src, 0x77, 1024);
+	assert_int_equal(submit(f, VIRTIO_BLK_T_OUT, 200, &out, 1, NULL), VIRTIO_BLK_S_OK);
+	assert_image(f, 200 * 512, src, 1024);
+}
+
+/* A request the guest added, and kicked, just before the snapshot is served by the restored device. */
+static void request_posted_before_save_served_after_restore(void **state)
+{
+	struct fixture *f = *state;
+	struct guest_buf in = buffer(f, 512, true, 0);
+	struct virtio_mmio_state saved;
+	uint8_t want[512];
+	struct request r;
+
+	for (int i = 0; i < 512; i++)
+		want[i] = pattern(7 * 512 + i);
+	start(f, false);
+	virtio_mmio_pause(f->t);
+	r = post(f, VIRTIO_BLK_T_IN, 7, &in, 1); /* its kick goes to the old device's eventfd */
+	virtio_mmio_save(f->t, &saved);
+	restore_in_new_device(f, &saved);
+	assert_int_equal(complete(f, &r, NULL), VIRTIO_BLK_S_OK);
+	assert_memory_equal(guest_host(&f->d, in.gpa), want, sizeof(want));
+}
+
+static void restore_refuses_features_a_read_only_image_lacks(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_mmio_state saved;
+
+	start(f, false);
+	assert_true(virtio_mmio_negotiated(f->t, VIRTIO_BLK_F_DISCARD));
+	virtio_mmio_pause(f->t);
+	virtio_mmio_save(f->t, &saved);
+	virtio_blk_destroy(f->blk);
+	create(f, true);
+	assert_int_equal(virtio_mmio_restore(f->t, &saved), -EINVAL);
+	assert_non_null(strstr(error_get(), "features"));
+	assert_true(threads_are(f, f->threads_before));
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -505,6 +655,10 @@ int main(void)
 		TEST(missing_image_named_in_error),
 		TEST(writable_image_is_exclusive),
 		TEST(read_only_image_is_shared),
+		TEST(pause_and_resume_keep_serving),
+		TEST(save_restore_then_serve),
+		TEST(request_posted_before_save_served_after_restore),
+		TEST(restore_refuses_features_a_read_only_image_lacks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  * The virtio-mmio register file, driven as a guest would through the bus ops:
  * identity, feature negotiation, queue setup, the status state machine with
  * activation and reset, interrupts, device failure, access widths, config
- * space bounds and queue notification without an ioeventfd.
+ * space bounds, queue notification without an ioeventfd, and pausing, saving
+ * and restoring for snapshots (a restored state is hostile input).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 
 #include "devices/virtio/mmio.h"
 #include "guest-driver.h"
+#include "util/error.h"
 
 #define FAKE_DEVICE_ID 42
 #define FAKE_QUEUES 2
@@ -32,8 +34,8 @@ struct fixture {
 	struct guest_driver d;
 	struct virtio_mmio t;
 	uint8_t config[8];
-	int activations, resets, interrupts;
-	int activate_result;
+	int activations, resets, pauses, resumes, interrupts;
+	int activate_result, resume_result;
 };
 
 static uint64_t fake_features(void *dev)
@@ -67,6 +69,21 @@ static void fake_reset(void *dev)
 	f->resets++;
 }
 
+static void fake_pause(void *dev)
+{
+	struct fixture *f = dev;
+
+	f->pauses++;
+}
+
+static int fake_resume(void *dev)
+{
+	struct fixture *f = dev;
+
+	f->resumes++;
+	return f->resume_result;
+}
+
 static const struct virtio_device_ops fake_ops = {
 	.device_id = FAKE_DEVICE_ID,
 	.num_queues = FAKE_QUEUES,
@@ -76,6 +93,8 @@ static const struct virtio_device_ops fake_ops = {
 	.config_read = fake_config_read,
 	.activate = fake_activate,
 	.reset = fake_reset,
+	.pause = fake_pause,
+	.resume = fake_resume,
 };
 
 static void record_interrupt(void *ctx)
@@ -468,6 +487,308 @@ static void queue_notify_signals_eventfd(void **state)
 	assert_int_equal(eventfd_count(f->t.notify_fd[0]), 0);
 }
 
+static void pause_and_resume_only_a_running_device(void **state)
+{
+	struct fixture *f = *state;
+
+	virtio_mmio_pause(&f->t); /* never activated: nothing to stop */
+	assert_int_equal(virtio_mmio_resume(&f->t), 0);
+	assert_int_equal(f->pauses + f->resumes, 0);
+	bring_up(f);
+	virtio_mmio_pause(&f->t);
+	virtio_mmio_pause(&f->t);
+	assert_int_equal(f->pauses, 1);
+	assert_int_equal(virtio_mmio_resume(&f->t), 0);
+	assert_int_equal(virtio_mmio_resume(&f->t), 0);
+	assert_int_equal(f->resumes, 1);
+	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+static void resume_keeps_a_failed_device_stopped(void **state)
+{
+	struct fixture *f = *state;
+
+	bring_up(f);
+	virtio_mmio_fail(&f->t);
+	virtio_mmio_pause(&f->t);
+	assert_int_equal(virtio_mmio_resume(&f->t), 0);
+	assert_int_equal(f->pauses, 1);
+	assert_int_equal(f->resumes, 0);
+}
+
+static void resume_failure_fails_the_device(void **state)
+{
+	struct fixture *f = *state;
+
+	bring_up(f);
+	virtio_mmio_pause(&f->t);
+	f->resume_result = -EAGAIN;
+	assert_int_equal(virtio_mmio_resume(&f->t), -EAGAIN);
+	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static void reset_while_paused(void **state)
+{
+	struct fixture *f = *state;
+
+	bring_up(f);
+	virtio_mmio_pause(&f->t);
+	wr(f, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(f->resets, 1);
+	assert_int_equal(virtio_mmio_resume(&f->t), 0); /* the reset ended the pause */
+	assert_int_equal(f->resumes, 0);
+}
+
+/* A second transport over the same guest RAM, as a restoring process builds it. */
+static struct fixture *fresh_fixture(struct fixture *f)
+{
+	struct fixture *g = calloc(1, sizeof(*g));
+	const struct virtio_interrupt irq = { .raise = record_interrupt, .ctx = g };
+
+	memcpy(g->config, f->config, sizeof(g->config));
+	assert_int_equal(virtio_mmio_init(&g->t, &fake_ops, g, &f->d.mem, &irq), 0);
+	return g;
+}
+
+static void free_fixture(struct fixture *g)
+{
+	virtio_mmio_destroy(&g->t);
+	free(g);
+}
+
+/* Bring the device up with both queues and put the state mid-run: rings in use, registers set. */
+static void busy_device_state(struct fixture *f, struct virtio_mmio_state *out)
+{
+	struct guest_driver second;
+	uint32_t status = guest_negotiate(&f->t, all_features());
+
+	guest_driver_init_queue(&second, &f->d, 8, 0x20000);
+	guest_setup_queue(&f->d, &f->t, 0);
+	guest_setup_queue(&second, &f->t, 1);
+	wr(f, VIRTIO_MMIO_STATUS, status | VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_DRIVER_OK);
+	/* What a device thread leaves behind after serving for a while. */
+	f->t.queues[0].last_avail = 40;
+	f->t.queues[0].used_idx = 39;
+	f->t.queues[0].signalled_used = 37;
+	f->t.queues[0].signalled_valid = true;
+	f->t.queues[1].last_avail = f->t.queues[1].used_idx = 65535;
+	virtio_mmio_interrupt(&f->t);
+	wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
+	virtio_mmio_pause(&f->t);
+	virtio_mmio_save(&f->t, out);
+}
+
+static void save_restore_round_trip(void **state)
+{
+	struct fixture *f = *state, *g = fresh_fixture(f);
+	struct virtio_mmio_state saved, again;
+
+	busy_device_state(f, &saved);
+	assert_int_equal(saved.device_id, FAKE_DEVICE_ID);
+	assert_int_equal(saved.queues[0].last_avail, 40);
+	assert_int_equal(saved.queues[1].size, 8);
+	assert_int_equal(virtio_mmio_restore(&g->t, &saved), 0);
+	assert_int_equal(g->activations, 1); /* DRIVER_OK: the device runs at once */
+	virtio_mmio_pause(&g->t);
+	virtio_mmio_save(&g->t, &again);
+	assert_memory_equal(&again, &saved, sizeof(saved));
+
+	/* The driver sees the same registers, and its live queues are the same rings. */
+	assert_int_equal(mmio_read32(&g->t, VIRTIO_MMIO_STATUS), rd(f, VIRTIO_MMIO_STATUS));
+	assert_int_equal(mmio_read32(&g->t, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(mmio_read32(&g->t, VIRTIO_MMIO_QUEUE_NUM_MAX), FAKE_QUEUE_MAX);
+	assert_int_equal(mmio_read32(&g->t, VIRTIO_MMIO_QUEUE_READY), 1);
+	assert_ptr_equal(g->t.queues[0].desc, f->d.desc);
+	assert_true(g->t.queues[0].event_idx && g->t.queues[0].indirect);
+	assert_true(virtio_mmio_negotiated(&g->t, FAKE_FEATURE_HIGH));
+	free_fixture(g);
+}
+
+static void save_zeroes_every_padding_byte(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_mmio_state a, b;
+
+	bring_up(f);
+	virtio_mmio_pause(&f->t);
+	memset(&a, 0xa5, sizeof(a));
+	memset(&b, 0x5a, sizeof(b));
+	virtio_mmio_save(&f->t, &a);
+	virtio_mmio_save(&f->t, &b);
+	assert_memory_equal(&a, &b, sizeof(a));
+}
+
+static void restore_before_driver_ok_does_not_activate(void **state)
+{
+	struct fixture *f = *state, *g = fresh_fixture(f);
+	struct virtio_mmio_state saved, again;
+
+	/* The driver is halfway: features agreed, queue 0 ready, no DRIVER_OK yet. */
+	guest_negotiate(&f->t, all_features());
+	guest_setup_queue(&f->d, &f->t, 0);
+	virtio_mmio_save(&f->t, &saved);
+	assert_int_equal(virtio_mmio_restore(&g->t, &saved), 0);
+	assert_int_equal(g->activations, 0);
+	virtio_mmio_save(&g->t, &again);
+	assert_memory_equal(&again, &saved, sizeof(saved));
+	/* The driver finishes in the new process. */
+	mmio_write32(&g->t, VIRTIO_MMIO_STATUS, saved.status | VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_true(mmio_read32(&g->t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_int_equal(g->activations, 1);
+	free_fixture(g);
+}
+
+static void restore_of_a_failed_device_does_not_activate(void **state)
+{
+	struct fixture *f = *state, *g = fresh_fixture(f);
+	struct virtio_mmio_state saved;
+
+	bring_up(f);
+	virtio_mmio_fail(&f->t);
+	virtio_mmio_pause(&f->t);
+	virtio_mmio_save(&f->t, &saved);
+	assert_int_equal(saved.needs_reset, 1);
+	assert_int_equal(virtio_mmio_restore(&g->t, &saved), 0);
+	assert_int_equal(g->activations, 0);
+	assert_true(mmio_read32(&g->t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	/* The driver resets it and starts over. */
+	mmio_write32(&g->t, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(mmio_read32(&g->t, VIRTIO_MMIO_STATUS), 0);
+	free_fixture(g);
+}
+
+static void restore_into_a_device_in_use_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_mmio_state saved;
+
+	bring_up(f);
+	virtio_mmio_pause(&f->t);
+	virtio_mmio_save(&f->t, &saved);
+	assert_int_equal(virtio_mmio_restore(&f->t, &saved), -EBUSY);
+}
+
+static void restore_undone_when_the_device_cannot_start(void **state)
+{
+	struct fixture *f = *state, *g = fresh_fixture(f);
+	struct virtio_mmio_state saved, empty;
+
+	busy_device_state(f, &saved);
+	g->activate_result = -EAGAIN;
+	assert_int_equal(virtio_mmio_restore(&g->t, &saved), -EAGAIN);
+	virtio_mmio_save(&g->t, &empty);
+	assert_int_equal(empty.status, 0);
+	assert_int_equal(empty.queues[0].last_avail, 0);
+	assert_false(g->t.queues[0].ready);
+	free_fixture(g);
+}
+
+/* One way a hostile snapshot can lie, and a word the refusal must name. */
+struct bad_state {
+	void (*corrupt)(struct virtio_mmio_state *s);
+	const char *why;
+};
+
+static void other_device(struct virtio_mmio_state *s) { s->device_id = 2; }
+static void unknown_status_bit(struct virtio_mmio_state *s) { s->status |= 0x10; }
+static void status_needs_reset_bit(struct virtio_mmio_state *s) { s->status |= VIRTIO_CONFIG_S_NEEDS_RESET; }
+static void driver_ok_alone(struct virtio_mmio_state *s) { s->status &= ~VIRTIO_CONFIG_S_FEATURES_OK; }
+static void unoffered_feature(struct virtio_mmio_state *s) { s->driver_features |= 1ULL << 5; }
+static void no_version_1(struct virtio_mmio_state *s) { s->driver_features &= ~(1ULL << VIRTIO_F_VERSION_1); }
+static void needs_reset_two(struct virtio_mmio_state *s) { s->needs_reset = 2; }
+static void needs_reset_before_driver_ok(struct virtio_mmio_state *s)
+{
+	s->needs_reset = 1;
+	s->status = ACK_DRIVER;
+	memset(s->queues, 0, sizeof(s->queues));
+}
+static void unknown_interrupt_bit(struct virtio_mmio_state *s) { s->interrupt_status |= 4; }
+static void device_features_sel_two(struct virtio_mmio_state *s) { s->device_features_sel = 2; }
+static void driver_features_sel_big(struct virtio_mmio_state *s) { s->driver_features_sel = 0xffffffff; }
+static void queue_sel_past_queues(struct virtio_mmio_state *s) { s->queue_sel = FAKE_QUEUES; }
+static void reserved_byte(struct virtio_mmio_state *s) { s->reserved[2] = 1; }
+static void size_above_max(struct virtio_mmio_state *s) { s->queues[1].size = FAKE_QUEUE_MAX * 2; }
+static void size_not_power_of_two(struct virtio_mmio_state *s) { s->queues[0].size = 12; }
+static void ring_outside_ram(struct virtio_mmio_state *s) { s->queues[0].used_gpa = GUEST_RAM_SIZE - 8; }
+static void ring_far_outside_ram(struct virtio_mmio_state *s) { s->queues[1].desc_gpa = 0xfffffffffffff000ULL; }
+static void ring_misaligned(struct virtio_mmio_state *s) { s->queues[0].desc_gpa += 8; }
+static void ready_without_size(struct virtio_mmio_state *s) { s->queues[1].size = 0; }
+static void ready_two(struct virtio_mmio_state *s) { s->queues[0].ready = 2; }
+static void signalled_valid_two(struct virtio_mmio_state *s) { s->queues[0].signalled_valid = 7; }
+static void too_many_in_flight(struct virtio_mmio_state *s) { s->queues[0].used_idx = 40 - 17; }
+static void used_ahead_of_avail(struct virtio_mmio_state *s) { s->queues[0].used_idx = 41; }
+static void indices_on_unready_queue(struct virtio_mmio_state *s)
+{
+	s->queues[1].ready = 0;
+	s->queues[1].last_avail = s->queues[1].used_idx = 3;
+}
+static void queue_past_the_device(struct virtio_mmio_state *s) { s->queues[FAKE_QUEUES].size = 8; }
+static void queue_reserved_byte(struct virtio_mmio_state *s) { s->queues[1].reserved[5] = 1; }
+
+static void restore_refuses_bad_states(void **state)
+{
+	static const struct bad_state bad[] = {
+		{ other_device, "device type" },
+		{ unknown_status_bit, "status" },
+		{ status_needs_reset_bit, "status" },
+		{ driver_ok_alone, "FEATURES_OK" },
+		{ unoffered_feature, "features" },
+		{ no_version_1, "features" },
+		{ needs_reset_two, "needs_reset" },
+		{ needs_reset_before_driver_ok, "needs_reset" },
+		{ unknown_interrupt_bit, "interrupt" },
+		{ device_features_sel_two, "selector" },
+		{ driver_features_sel_big, "selector" },
+		{ queue_sel_past_queues, "queue_sel" },
+		{ reserved_byte, "reserved" },
+		{ size_above_max, "size" },
+		{ size_not_power_of_two, "power of two" },
+		{ ring_outside_ram, "outside guest memory" },
+		{ ring_far_outside_ram, "outside guest memory" },
+		{ ring_misaligned, "misaligned" },
+		{ ready_without_size, "size 0" },
+		{ ready_two, "ready" },
+		{ signalled_valid_two, "signalled_valid" },
+		{ too_many_in_flight, "apart" },
+		{ used_ahead_of_avail, "apart" },
+		{ indices_on_unready_queue, "not live" },
+		{ queue_past_the_device, "past the device" },
+		{ queue_reserved_byte, "reserved" },
+	};
+	struct fixture *f = *state;
+	struct virtio_mmio_state good, s, untouched;
+
+	busy_device_state(f, &good);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct fixture *g = fresh_fixture(f);
+
+		s = good;
+		bad[i].corrupt(&s);
+		assert_int_equal(virtio_mmio_restore(&g->t, &s), -EINVAL);
+		if (!strstr(error_get(), bad[i].why))
+			fail_msg("case %zu: '%s' does not say '%s'", i, error_get(), bad[i].why);
+		/* Nothing was applied: the transport is as virtio_mmio_init() left it. */
+		assert_int_equal(g->activations, 0);
+		virtio_mmio_save(&g->t, &untouched);
+		assert_int_equal(untouched.status + untouched.queue_sel + untouched.interrupt_status, 0);
+		assert_int_equal(untouched.driver_features, 0);
+		assert_int_equal(untouched.queues[0].size + untouched.queues[0].last_avail, 0);
+		/* And the good state still restores into it. */
+		assert_int_equal(virtio_mmio_restore(&g->t, &good), 0);
+		free_fixture(g);
+	}
+}
+
+static void config_changed_bumps_generation(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t before = rd(f, VIRTIO_MMIO_CONFIG_GENERATION);
+
+	virtio_mmio_config_changed(&f->t);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), before + 1);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -493,6 +814,18 @@ int main(void)
 		TEST(odd_widths_and_unaligned_accesses_ignored),
 		TEST(config_space_bounds),
 		TEST(queue_notify_signals_eventfd),
+		TEST(pause_and_resume_only_a_running_device),
+		TEST(resume_keeps_a_failed_device_stopped),
+		TEST(resume_failure_fails_the_device),
+		TEST(reset_while_paused),
+		TEST(save_restore_round_trip),
+		TEST(save_zeroes_every_padding_byte),
+		TEST(restore_before_driver_ok_does_not_activate),
+		TEST(restore_of_a_failed_device_does_not_activate),
+		TEST(restore_into_a_device_in_use_refused),
+		TEST(restore_undone_when_the_device_cannot_start),
+		TEST(restore_refuses_bad_states),
+		TEST(config_changed_bumps_generation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /*
- * The split virtqueue, device side: popping and pushing chains, refusing every
- * malformed ring or chain a guest can write (loops, bad indices, buffers
- * outside RAM, bad indirect tables) without hanging, layout checks, and the
- * interrupt and notification suppression of EVENT_IDX.
+ * The split virtqueue, device side: popping, giving back and pushing chains,
+ * refusing every malformed ring or chain a guest can write (loops, bad
+ * indices, buffers outside RAM, bad indirect tables) without hanging, layout
+ * checks, and the interrupt and notification suppression of EVENT_IDX.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -108,6 +108,29 @@ static void push_fills_used_ring_and_wraps(void **state)
 		assert_int_equal(f->d.used->ring[i % QSIZE].id, i % QSIZE);
 		assert_int_equal(f->d.used->ring[i % QSIZE].len, 100u + i);
 	}
+}
+
+/* A chain given back is popped again, checked afresh: the driver may have rewritten it. */
+static void unpop_gives_the_chain_back(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t buf = guest_alloc(&f->d, 64);
+	const struct guest_buf one = { buf, 64, true };
+	uint16_t head;
+
+	activate(f, false, false);
+	head = guest_add_chain(&f->d, &one, 1);
+	assert_int_equal(virtq_pop(&f->q, &f->chain), 1);
+	virtq_unpop(&f->q);
+	assert_int_equal(f->q.last_avail, 0);
+	assert_int_equal(virtq_pop(&f->q, &f->chain), 1);
+	assert_int_equal(f->chain.head, head);
+	assert_ptr_equal(f->chain.buffers[0].host, guest_host(&f->d, buf));
+	assert_int_equal(virtq_pop(&f->q, &f->chain), 0);
+
+	virtq_unpop(&f->q);
+	guest_set_desc(&f->d, head, buf, 64, VRING_DESC_F_NEXT, head); /* now a loop */
+	assert_refused(f, "loops");
 }
 
 static void next_loops_refused(void **state)
@@ -482,6 +505,7 @@ int main(void)
 		TEST(pops_two_buffer_chain),
 		TEST(empty_or_inactive_queue_pops_nothing),
 		TEST(push_fills_used_ring_and_wraps),
+		TEST(unpop_gives_the_chain_back),
 		TEST(next_loops_refused),
 		TEST(long_loop_in_big_queue_stops_at_max_chain),
 		TEST(descriptor_and_head_indices_checked),

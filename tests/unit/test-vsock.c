@@ -2,9 +2,11 @@
  * The vsock device end to end without KVM: the test plays the guest driver
  * on all three queues (guest-driver.c) and the library's user on the host
  * end of each connection (a plain socket), checking the packets the guest
- * would see and the bytes the host side reads.
+ * would see and the bytes the host side reads. Also pausing, saving and
+ * restoring for snapshots, and the transport reset event that follows.
  */
 #define _GNU_SOURCE
+#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,6 +30,8 @@
 #include "guest-driver.h"
 
 #define GUEST_CID 3
+#define CLONE_CID 7 /* a restored clone's */
+#define EVENT_QUEUE 2
 #define GUEST_PORT 1024
 #define QSIZE 64
 #define RX_BUF (VSOCK_HEADER_SIZE + 4096)
@@ -37,8 +41,10 @@ struct fixture {
 	struct guest_driver rx, tx, ev; /* rx owns guest RAM */
 	struct virtio_vsock *vs;
 	struct virtio_mmio *t;
+	uint64_t cid;
 	uint64_t rx_gpa[QSIZE]; /* by head descriptor */
 	uint16_t rx_seen;
+	uint16_t ev_seen;
 };
 
 static void no_interrupt(void *ctx)
@@ -69,19 +75,27 @@ static void post_rx(struct fixture *f)
 	post_rx_at(f, guest_alloc(&f->rx, RX_BUF));
 }
 
+/* A device for `cid` over the fixture's RAM, as the VMM creates it; the driver has not seen it yet. */
+static void create(struct fixture *f, uint64_t cid)
+{
+	const struct virtio_interrupt irq = { .raise = no_interrupt };
+
+	assert_int_equal(virtio_vsock_create(cid, &f->rx.mem, &irq, &f->vs), 0);
+	f->t = virtio_vsock_transport(f->vs);
+	f->cid = cid;
+	assert_int_equal(mmio_read32(f->t, VIRTIO_MMIO_DEVICE_ID), 19);
+	assert_int_equal(mmio_read32(f->t, VIRTIO_MMIO_CONFIG), cid);
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const struct virtio_interrupt irq = { .raise = no_interrupt };
 	uint32_t status;
 
 	guest_driver_init(&f->rx, QSIZE);
 	guest_driver_init_queue(&f->tx, &f->rx, QSIZE, 0x20000);
 	guest_driver_init_queue(&f->ev, &f->rx, QSIZE, 0x40000);
-	assert_int_equal(virtio_vsock_create(GUEST_CID, &f->rx.mem, &irq, &f->vs), 0);
-	f->t = virtio_vsock_transport(f->vs);
-	assert_int_equal(mmio_read32(f->t, VIRTIO_MMIO_DEVICE_ID), 19);
-	assert_int_equal(mmio_read32(f->t, VIRTIO_MMIO_CONFIG), GUEST_CID);
+	create(f, GUEST_CID);
 	status = guest_negotiate(f->t, guest_device_features(f->t));
 	assert_true(status & VIRTIO_CONFIG_S_FEATURES_OK);
 	guest_setup_queue(&f->rx, f->t, 0);
@@ -105,18 +119,25 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The next packet the device put on the RX queue (the test fails after 5 s without one). */
-static struct virtio_vsock_hdr next_rx(struct fixture *f, void *payload, uint32_t cap)
+/* Wait for the device to use the queue's buffer number `seen` (the test fails after 5 s). */
+static void wait_used(const struct guest_driver *d, uint16_t seen)
 {
 	int64_t deadline = now_ns() + WAIT_NS;
+
+	while (guest_used_idx(d) == seen) {
+		assert_true(now_ns() < deadline);
+		usleep(1000);
+	}
+}
+
+/* The next packet the device put on the RX queue. */
+static struct virtio_vsock_hdr next_rx(struct fixture *f, void *payload, uint32_t cap)
+{
 	struct virtio_vsock_hdr h;
 	struct vring_used_elem e;
 	const uint8_t *buf;
 
-	while (guest_used_idx(&f->rx) == f->rx_seen) {
-		assert_true(now_ns() < deadline);
-		usleep(1000);
-	}
+	wait_used(&f->rx, f->rx_seen);
 	e = f->rx.used->ring[f->rx_seen++ % QSIZE];
 	buf = guest_host(&f->rx, f->rx_gpa[e.id]);
 	memcpy(&h, buf, sizeof(h));
@@ -125,7 +146,7 @@ static struct virtio_vsock_hdr next_rx(struct fixture *f, void *payload, uint32_
 	if (h.len)
 		memcpy(payload, buf + VSOCK_HEADER_SIZE, h.len);
 	assert_int_equal(h.src_cid, VSOCK_HOST_CID);
-	assert_int_equal(h.dst_cid, GUEST_CID);
+	assert_int_equal(h.dst_cid, f->cid);
 	assert_int_equal(h.type, VIRTIO_VSOCK_TYPE_STREAM);
 	post_rx_at(f, f->rx_gpa[e.id]);
 	return h;
@@ -144,7 +165,7 @@ static void guest_send(struct fixture *f, uint16_t op, uint32_t host_port, uint3
 	struct guest_buf b = { .gpa = guest_alloc(&f->rx, VSOCK_HEADER_SIZE + len),
 			       .len = VSOCK_HEADER_SIZE + len };
 	struct virtio_vsock_hdr h = {
-		.src_cid = GUEST_CID, .dst_cid = VSOCK_HOST_CID, .src_port = GUEST_PORT,
+		.src_cid = f->cid, .dst_cid = VSOCK_HOST_CID, .src_port = GUEST_PORT,
 		.dst_port = host_port, .len = len, .type = VIRTIO_VSOCK_TYPE_STREAM, .op = op,
 		.flags = flags, .buf_alloc = buf_alloc, .fwd_cnt = fwd_cnt,
 	};
@@ -406,6 +427,242 @@ static void host_stop_ends_waiting_connects(void **state)
 	assert_int_equal(virtio_vsock_connect(f->vs, GUEST_PORT, -1, &fd), -EHOSTDOWN);
 }
 
+/* Offer the device an event buffer of `len` bytes, device-writable unless `readable`. */
+static uint64_t post_event(struct fixture *f, uint32_t len, bool readable)
+{
+	struct guest_buf b = { .gpa = guest_alloc(&f->rx, len), .len = len, .writable = !readable };
+
+	memset(guest_host(&f->rx, b.gpa), 0xff, len);
+	guest_add_chain(&f->ev, &b, 1);
+	mmio_write32(f->t, VIRTIO_MMIO_QUEUE_NOTIFY, EVENT_QUEUE);
+	return b.gpa;
+}
+
+/* Wait for the device to fill the event buffer at gpa, the next on the event queue; returns the event's id. */
+static uint32_t next_event(struct fixture *f, uint64_t gpa)
+{
+	struct vring_used_elem e;
+	struct virtio_vsock_event ev;
+
+	wait_used(&f->ev, f->ev_seen);
+	e = f->ev.used->ring[f->ev_seen++ % QSIZE];
+	assert_int_equal(e.len, sizeof(ev));
+	memcpy(&ev, guest_host(&f->rx, gpa), sizeof(ev));
+	return le32toh(ev.id);
+}
+
+static bool events_idle(struct fixture *f, int ms)
+{
+	usleep(ms * 1000);
+	return guest_used_idx(&f->ev) == f->ev_seen;
+}
+
+/* The host ends its connection: its user reads end of stream. */
+static void assert_ended(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(read(fd, &c, 1), 0);
+	close(fd);
+}
+
+static void pause_and_resume_keep_connections(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port;
+	int fd = establish(f, &port, 65536);
+	char buf[16];
+	struct virtio_vsock_hdr h;
+
+	virtio_mmio_pause(f->t);
+	assert_int_equal(write(fd, "paused", 6), 6);
+	assert_true(rx_idle(f, 100));
+	assert_int_equal(virtio_mmio_resume(f->t), 0);
+	h = next_rx(f, buf, sizeof(buf));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.len, 6);
+	assert_memory_equal(buf, "paused", 6);
+	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "on", 2, 65536, 6);
+	read_exactly(fd, buf, 2);
+	assert_memory_equal(buf, "on", 2);
+	close(fd);
+}
+
+/*
+ * Pause while the device holds an RX chain for a connection with nothing to
+ * send yet: the saved queue shows it untaken.
+ */
+static void pause_gives_back_the_held_rx_chain(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port;
+	int fd = establish(f, &port, 65536);
+	struct virtio_mmio_state saved;
+	char buf[16];
+
+	/* Once the connection is up, the worker pops an RX chain in the same round; pause waits for it. */
+	virtio_mmio_pause(f->t);
+	virtio_mmio_save(f->t, &saved);
+	assert_int_equal(saved.queues[0].used_idx, guest_used_idx(&f->rx));
+	assert_int_equal(saved.queues[0].last_avail, saved.queues[0].used_idx);
+	assert_int_equal(virtio_mmio_resume(f->t), 0);
+	assert_int_equal(write(fd, "after", 5), 5);
+	assert_int_equal(next_rx(f, buf, sizeof(buf)).len, 5);
+	assert_memory_equal(buf, "after", 5);
+	close(fd);
+}
+
+/*
+ * Snapshot, then restore into a clone with another CID, as another process
+ * would: the guest's rings go on, its old connection is gone and it is told
+ * so, and a new one works.
+ */
+static void restored_clone_resets_the_guest_and_connects(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t event = post_event(f, 4, false); /* a driver posts these when it starts */
+	uint32_t port;
+	int fd = establish(f, &port, 65536);
+	struct virtio_mmio_state saved, again;
+	char buf[16];
+
+	virtio_mmio_pause(f->t);
+	virtio_mmio_save(f->t, &saved);
+	virtio_vsock_destroy(f->vs);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0); /* the host end went with the old device */
+	close(fd);
+	create(f, CLONE_CID);
+	assert_int_equal(virtio_mmio_restore(f->t, &saved), 0);
+	virtio_mmio_pause(f->t);
+	virtio_mmio_save(f->t, &again);
+	assert_memory_equal(&again, &saved, sizeof(saved));
+	assert_int_equal(virtio_mmio_resume(f->t), 0);
+
+	virtio_vsock_transport_reset(f->vs);
+	assert_int_equal(next_event(f, event), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	post_event(f, 4, false); /* handled: Linux gives the buffer back */
+	/* The guest reads its new CID, in accesses a generation change tells it to repeat. */
+	assert_int_equal(mmio_read32(f->t, VIRTIO_MMIO_CONFIG), CLONE_CID);
+	assert_int_equal(mmio_read32(f->t, VIRTIO_MMIO_CONFIG_GENERATION), saved.config_generation + 1);
+
+	fd = establish(f, &port, 65536);
+	assert_int_equal(write(fd, "clone", 5), 5);
+	assert_int_equal(next_rx(f, buf, sizeof(buf)).len, 5);
+	assert_memory_equal(buf, "clone", 5);
+	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "guest", 5, 65536, 5);
+	read_exactly(fd, buf, 5);
+	assert_memory_equal(buf, "guest", 5);
+	close(fd);
+}
+
+static void transport_reset_with_event_buffer_posted(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t event = post_event(f, 8, false);
+	uint32_t port;
+	int fd = establish(f, &port, 65536);
+
+	assert_true(events_idle(f, 20));
+	virtio_vsock_transport_reset(f->vs);
+	assert_int_equal(next_event(f, event), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	assert_ended(fd); /* the guest forgets its end: so does the host */
+	assert_true(rx_idle(f, 50)); /* no RST: the guest resets its sockets itself */
+}
+
+static void transport_reset_waits_for_an_event_buffer(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t event;
+
+	virtio_vsock_transport_reset(f->vs);
+	assert_true(events_idle(f, 50));
+	event = post_event(f, 4, false);
+	assert_int_equal(next_event(f, event), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	/* Owed once: a second buffer stays unused. */
+	post_event(f, 4, false);
+	assert_true(events_idle(f, 50));
+}
+
+/*
+ * A connection asked for while the event is owed reaches the guest only after
+ * the guest handled the event, which it says by giving the buffer back.
+ */
+static void connect_waits_for_the_reset_event(void **state)
+{
+	struct fixture *f = *state;
+	struct connect_call c = { .vs = f->vs, .timeout_ms = 5000, .fd = -1 };
+	struct virtio_vsock_hdr h;
+	uint64_t event;
+
+	virtio_vsock_transport_reset(f->vs);
+	assert_int_equal(pthread_create(&c.thread, NULL, connect_thread, &c), 0);
+	assert_true(rx_idle(f, 100));
+	event = post_event(f, 4, false);
+	assert_int_equal(next_event(f, event), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	assert_true(rx_idle(f, 100));
+	post_event(f, 4, false);
+	h = next_rx(f, NULL, 0);
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
+	guest_send(f, VIRTIO_VSOCK_OP_RESPONSE, h.src_port, 0, NULL, 0, 65536, 0);
+	pthread_join(c.thread, NULL);
+	assert_int_equal(c.result, 0);
+	close(c.fd);
+}
+
+/* The driver may split even a 4-byte event over buffers (VIRTIO_F_ANY_LAYOUT comes with VERSION_1). */
+static void event_split_over_buffers(void **state)
+{
+	struct fixture *f = *state;
+	const struct guest_buf halves[2] = {
+		{ .gpa = guest_alloc(&f->rx, 2), .len = 2, .writable = true },
+		{ .gpa = guest_alloc(&f->rx, 2), .len = 2, .writable = true },
+	};
+
+	memset(guest_host(&f->rx, halves[0].gpa), 0xff, 2);
+	memset(guest_host(&f->rx, halves[1].gpa), 0xff, 2);
+	guest_add_chain(&f->ev, halves, 2);
+	virtio_vsock_transport_reset(f->vs);
+	wait_used(&f->ev, 0);
+	assert_int_equal(f->ev.used->ring[0].len, 4);
+	assert_memory_equal(guest_host(&f->rx, halves[0].gpa), "\0\0", 2);
+	assert_memory_equal(guest_host(&f->rx, halves[1].gpa), "\0\0", 2);
+}
+
+static bool needs_reset(struct fixture *f)
+{
+	int64_t deadline = now_ns() + WAIT_NS;
+
+	while (!(mmio_read32(f->t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
+		if (now_ns() > deadline)
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
+/* A malformed event buffer fails the device, which then holds nothing of it. */
+static void assert_event_buffer_fails(struct fixture *f, uint32_t len, bool readable)
+{
+	virtio_vsock_transport_reset(f->vs);
+	post_event(f, len, readable);
+	assert_true(needs_reset(f));
+	assert_int_equal(guest_used_idx(&f->ev), 0);
+	mmio_write32(f->t, VIRTIO_MMIO_STATUS, 0); /* the driver resets the device */
+	assert_int_equal(mmio_read32(f->t, VIRTIO_MMIO_STATUS), 0);
+}
+
+static void short_event_buffer_fails_the_device(void **state)
+{
+	assert_event_buffer_fails(*state, 3, false);
+}
+
+static void readable_event_buffer_fails_the_device(void **state)
+{
+	assert_event_buffer_fails(*state, 4, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,6 +674,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(connect_needs_a_running_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(host_stop_ends_waiting_connects, setup, teardown),
 		cmocka_unit_test_setup_teardown(guest_close_frees_the_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(pause_and_resume_keep_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(pause_gives_back_the_held_rx_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(restored_clone_resets_the_guest_and_connects, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(transport_reset_with_event_buffer_posted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(transport_reset_waits_for_an_event_buffer, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(connect_waits_for_the_reset_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(event_split_over_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(short_event_buffer_fails_the_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(readable_event_buffer_fails_the_device, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

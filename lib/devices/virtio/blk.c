@@ -188,7 +188,12 @@ static void *blk_worker(void *arg)
 		{ .fd = blk->stop_fd, .events = POLLIN },
 	};
 	uint64_t count;
-	bool healthy = true;
+	/*
+	 * Serve before the first wait: after a pause, or a restore in a new process
+	 * (whose notify eventfd is fresh), the driver's kick may be gone but its
+	 * buffers are not.
+	 */
+	bool healthy = serve_queue(blk);
 
 	while (healthy) {
 		if (poll(fds, 2, -1) < 0)
@@ -221,23 +226,33 @@ static void blk_config_read(void *dev, uint32_t offset, uint8_t *data, uint32_t 
 	memcpy(data, (const uint8_t *)&blk->config + offset, len);
 }
 
-static int blk_activate(void *dev, struct virtio_mmio *t)
+static int blk_start(void *dev)
 {
 	struct virtio_blk *blk = dev;
 	uint64_t drained;
 	int r;
 
-	(void)t;
 	if (read(blk->stop_fd, &drained, sizeof(drained)) < 0)
 		drained = 0; /* no stale stop request: fine */
 	r = pthread_create(&blk->thread, NULL, blk_worker, blk);
 	if (r)
-		return -r;
+		return error_set_errno(-r, "cannot start a disk's I/O thread");
 	blk->thread_running = true;
 	return 0;
 }
 
-static void blk_reset(void *dev)
+static int blk_activate(void *dev, struct virtio_mmio *t)
+{
+	(void)t;
+	return blk_start(dev);
+}
+
+/*
+ * Requests are served synchronously on the worker, so once it is joined none
+ * is in flight and the queue state is all in the transport: stopping is both
+ * the device's reset and its pause.
+ */
+static void blk_stop(void *dev)
 {
 	struct virtio_blk *blk = dev;
 	uint64_t one = 1;
@@ -258,7 +273,9 @@ static const struct virtio_device_ops blk_ops = {
 	.config_size = sizeof(struct virtio_blk_config),
 	.config_read = blk_config_read,
 	.activate = blk_activate,
-	.reset = blk_reset,
+	.reset = blk_stop,
+	.pause = blk_stop,
+	.resume = blk_start,
 };
 
 static int open_image(struct virtio_blk *blk, const char *path)

@@ -4,6 +4,8 @@
  * eventfd (a KVM ioeventfd, so a guest's kick costs no exit to userspace),
  * so a slow disk never stalls a vCPU. FLUSH is fdatasync(): an acknowledged
  * flush survives a host crash. DISCARD and WRITE_ZEROES punch holes.
+ * Pausing for a snapshot stops the thread, with no request in flight: all
+ * the state there is lives in the transport.
  */
 #ifndef AGENTVM_DEVICES_VIRTIO_BLK_H
 #define AGENTVM_DEVICES_VIRTIO_BLK_H

@@ -173,6 +173,17 @@ int virtq_pop(struct virtq *q, struct virtq_chain *out)
 	return 1;
 }
 
+void virtq_unpop(struct virtq *q)
+{
+	/*
+	 * Popping only read the ring and advanced last_avail; nothing was written to
+	 * guest memory. The chain is not in the used ring, so the driver still counts
+	 * its available-ring entry as the device's and the next pop reads it again,
+	 * checking it afresh in case the driver changed it meanwhile.
+	 */
+	q->last_avail--;
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	struct vring_used_elem *elem = &q->used->ring[q->used_idx % q->layout.size];
@@ -210,4 +221,19 @@ bool virtq_enable_notify(struct virtq *q)
 	/* Publish avail_event before looking at avail->idx again, or a notification can be lost. */
 	atomic_thread_fence(memory_order_seq_cst);
 	return load_u16(&q->avail->idx) != q->last_avail;
+}
+
+uint16_t virtq_avail_idx(const struct virtq *q)
+{
+	return load_u16(&q->avail->idx);
+}
+
+bool virtq_notify_past(struct virtq *q, uint16_t idx)
+{
+	if (!q->ready)
+		return false;
+	if (q->event_idx)
+		store_u16((uint16_t *)&q->used->ring[q->layout.size], idx); /* avail_event */
+	atomic_thread_fence(memory_order_seq_cst);
+	return load_u16(&q->avail->idx) != idx;
 }

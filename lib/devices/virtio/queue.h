@@ -73,6 +73,12 @@ void virtq_reset(struct virtq *q);
  */
 int virtq_pop(struct virtq *q, struct virtq_chain *out);
 
+/*
+ * Give back the chain virtq_pop() returned last, unused and not pushed: the
+ * next pop takes it again (a device pausing with a chain it holds for later).
+ */
+void virtq_unpop(struct virtq *q);
+
 /* Return a chain to the driver, saying how many bytes the device wrote into it. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 
@@ -89,5 +95,15 @@ bool virtq_needs_interrupt(struct virtq *q);
  * arrived meanwhile, so the caller must not sleep.
  */
 bool virtq_enable_notify(struct virtq *q);
+
+/* The driver's available index as it is now (the queue must be active). */
+uint16_t virtq_avail_idx(const struct virtq *q);
+
+/*
+ * Ask the driver to notify us once its available index moves past `idx`
+ * (whatever we consumed meanwhile), and re-check: true if it already has.
+ * For a device waiting on the driver's next buffer, not on any buffer.
+ */
+bool virtq_notify_past(struct virtq *q, uint16_t idx);
 
 #endif

@@ -16,9 +16,13 @@
 #include "util/error.h"
 
 #define VSOCK_QUEUE_SIZE 256
-/* Queue 2 carries events (transport reset); nothing sends one yet. */
 #define RX_QUEUE 0
 #define TX_QUEUE 1
+#define EVENT_QUEUE 2
+/* The worker polls each queue's notify eventfd at the queue's index, then these, then connections. */
+#define POLL_WAKE 3
+#define POLL_STOP 4
+#define POLL_FIXED 5
 /* Host ports we connect from: the ephemeral range, as the guest expects of a peer. */
 #define FIRST_HOST_PORT 49152u
 /* Resets owed for packets that belong to no connection; more are dropped, the guest retries. */
@@ -63,11 +67,21 @@ struct virtio_vsock {
 	struct virtio_vsock_config config;
 	uint64_t guest_cid;
 
+	/*
+	 * The worker, started and joined only through the transport's calls
+	 * (activate, reset, pause, resume), which its lock serializes: so these need
+	 * not `lock`, and joining must not hold it, as the worker needs it to finish.
+	 */
+	pthread_t thread;
+	bool thread_running;
+
 	pthread_mutex_t lock; /* everything below; the worker drops it only to poll */
 	pthread_cond_t changed;
-	pthread_t thread;
-	bool running;
+	bool running; /* from activate to reset, pauses included: connect() may ask the guest */
 	bool host_stopped; /* the VM is ending: no connect() waits for the guest any more */
+	bool event_owed;   /* the guest must learn of a transport reset before new connections */
+	bool event_unread; /* ... it was sent, but the guest has not handled it yet */
+	uint16_t event_mark; /* the event queue's available index when we sent it */
 	int wake_fd, stop_fd;
 	uint32_t next_host_port;
 	struct vsock_conn conns[VSOCK_MAX_CONNECTIONS];
@@ -75,7 +89,7 @@ struct virtio_vsock {
 	unsigned int norphans;
 
 	/* Worker scratch. An RX chain is popped before we know whether there is data for it. */
-	struct virtq_chain tx_chain, rx_chain;
+	struct virtq_chain tx_chain, rx_chain, event_chain;
 	bool rx_held;
 	struct iovec rx_payload[VIRTQ_MAX_CHAIN];
 	unsigned int rx_npayload;
@@ -343,7 +357,9 @@ static bool send_control(struct virtio_vsock *vs, struct vsock_conn *c)
 		close_conn(vs, c, -ECONNRESET);
 		return true;
 	}
-	if (c->state == CONN_CONNECTING && !c->request_sent) {
+	/* The guest resets its connected sockets when it reads the event: a new one must come after. */
+	if (c->state == CONN_CONNECTING && !c->request_sent && !vs->event_owed &&
+	    !vs->event_unread) {
 		if (!rx_take(vs))
 			return false;
 		rx_control(vs, c, VIRTIO_VSOCK_OP_REQUEST, 0);
@@ -367,17 +383,51 @@ static bool send_control(struct virtio_vsock *vs, struct vsock_conn *c)
 	return true;
 }
 
+/*
+ * Tell the guest its transport was reset (virtio 1.2, 5.10.6.6) if it offers
+ * an event buffer; if not, the event stays owed until it does. False if it
+ * broke the event queue.
+ */
+static bool send_event(struct virtio_vsock *vs)
+{
+	struct virtq *q = &vs->transport.queues[EVENT_QUEUE];
+	int r = virtq_pop(q, &vs->event_chain);
+
+	if (r == 0)
+		return true;
+	if (r < 0 || vsock_event_put(&vs->event_chain, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET))
+		return false;
+	virtq_push(q, vs->event_chain.head, sizeof(struct virtio_vsock_event));
+	vs->event_owed = false;
+	vs->event_unread = true;
+	vs->event_mark = virtq_avail_idx(q);
+	if (virtq_needs_interrupt(q))
+		virtio_mmio_interrupt(&vs->transport);
+	return true;
+}
+
 /* One round of work; returns false when the device must stop (a broken ring). */
 static bool serve(struct virtio_vsock *vs)
 {
 	struct virtq *rxq = &vs->transport.queues[RX_QUEUE];
 	struct virtq *txq = &vs->transport.queues[TX_QUEUE];
+	struct virtq *evq = &vs->transport.queues[EVENT_QUEUE];
 	bool more;
 
 	do {
 		more = false;
 		if (!serve_tx(vs))
 			return false;
+		/* Before any RX packet: those are for connections made after the reset. */
+		if (vs->event_owed && !send_event(vs))
+			return false;
+		/*
+		 * Linux handles the event on a work item of its own, then gives the
+		 * buffer back: until it does, a connection accepted meanwhile could
+		 * still be reset by the event.
+		 */
+		if (vs->event_unread && virtq_avail_idx(evq) != vs->event_mark)
+			vs->event_unread = false;
 		for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS && !vs->broken; i++) {
 			struct vsock_conn *c = &vs->conns[i];
 
@@ -407,6 +457,10 @@ static bool serve(struct virtio_vsock *vs)
 			vs->rx_starved = false;
 			more |= virtq_enable_notify(rxq);
 		}
+		if (vs->event_owed)
+			more |= virtq_enable_notify(evq);
+		else if (vs->event_unread)
+			more |= virtq_notify_past(evq, vs->event_mark);
 	} while (more);
 	return true;
 }
@@ -414,12 +468,12 @@ static bool serve(struct virtio_vsock *vs)
 /* Which connections' sockets we wait on, and for what. */
 static nfds_t build_pollset(struct virtio_vsock *vs, struct pollfd *fds)
 {
-	nfds_t n = 4;
+	nfds_t n = POLL_FIXED;
 
-	fds[0] = (struct pollfd){ .fd = vs->transport.notify_fd[RX_QUEUE], .events = POLLIN };
-	fds[1] = (struct pollfd){ .fd = vs->transport.notify_fd[TX_QUEUE], .events = POLLIN };
-	fds[2] = (struct pollfd){ .fd = vs->wake_fd, .events = POLLIN };
-	fds[3] = (struct pollfd){ .fd = vs->stop_fd, .events = POLLIN };
+	for (unsigned int q = RX_QUEUE; q <= EVENT_QUEUE; q++)
+		fds[q] = (struct pollfd){ .fd = vs->transport.notify_fd[q], .events = POLLIN };
+	fds[POLL_WAKE] = (struct pollfd){ .fd = vs->wake_fd, .events = POLLIN };
+	fds[POLL_STOP] = (struct pollfd){ .fd = vs->stop_fd, .events = POLLIN };
 	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++) {
 		struct vsock_conn *c = &vs->conns[i];
 		short events = 0;
@@ -445,10 +499,18 @@ static void drain(int fd)
 		count = 0; /* EAGAIN: nothing signalled */
 }
 
+static void wake(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0)
+		one = 0; /* the counter is saturated: a wake-up is pending anyway */
+}
+
 static void *vsock_worker(void *arg)
 {
 	struct virtio_vsock *vs = arg;
-	struct pollfd fds[4 + VSOCK_MAX_CONNECTIONS];
+	struct pollfd fds[POLL_FIXED + VSOCK_MAX_CONNECTIONS];
 
 	pthread_mutex_lock(&vs->lock);
 	for (;;) {
@@ -463,9 +525,9 @@ static void *vsock_worker(void *arg)
 		while (poll(fds, n, -1) < 0)
 			;
 		pthread_mutex_lock(&vs->lock);
-		if (fds[3].revents)
+		if (fds[POLL_STOP].revents)
 			break;
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < POLL_STOP; i++)
 			if (fds[i].revents)
 				drain(fds[i].fd);
 	}
@@ -486,43 +548,100 @@ static void vsock_config_read(void *dev, uint32_t offset, uint8_t *data, uint32_
 	memcpy(data, (const uint8_t *)&vs->config + offset, len);
 }
 
+/* Call with `lock` held; the worker takes it first thing, so it starts once the caller is done. */
+static int start_worker(struct virtio_vsock *vs)
+{
+	int r;
+
+	drain(vs->stop_fd);
+	r = pthread_create(&vs->thread, NULL, vsock_worker, vs);
+	if (r)
+		return error_set_errno(-r, "cannot start the vsock device's thread");
+	vs->thread_running = true;
+	return 0;
+}
+
+/* Returns once no worker touches the queues or guest memory. Call without `lock`. */
+static void stop_worker(struct virtio_vsock *vs)
+{
+	uint64_t one = 1;
+
+	if (!vs->thread_running)
+		return;
+	if (write(vs->stop_fd, &one, sizeof(one)) < 0)
+		return; /* cannot happen for a fresh eventfd; joining would then hang */
+	pthread_join(vs->thread, NULL);
+	vs->thread_running = false;
+}
+
+/* Every connection ends; nothing stays owed for them. Call with `lock` held. */
+static void end_connections(struct virtio_vsock *vs)
+{
+	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++)
+		if (vs->conns[i].state != CONN_FREE && vs->conns[i].state != CONN_CLOSED)
+			close_conn(vs, &vs->conns[i], -ECONNRESET);
+	vs->norphans = 0;
+}
+
 static int vsock_activate(void *dev, struct virtio_mmio *t)
 {
 	struct virtio_vsock *vs = dev;
-	int r;
+	int err;
 
 	(void)t;
-	drain(vs->stop_fd);
 	pthread_mutex_lock(&vs->lock);
-	vs->rx_held = vs->broken = false;
-	r = pthread_create(&vs->thread, NULL, vsock_worker, vs);
-	vs->running = r == 0;
+	vs->rx_held = vs->broken = vs->event_owed = vs->event_unread = false;
+	err = start_worker(vs);
+	vs->running = err == 0;
 	pthread_mutex_unlock(&vs->lock);
-	return -r;
+	return err;
 }
 
 /* The driver reset the device: every connection ends (virtio 1.2, 5.10.6.6). */
 static void vsock_reset(void *dev)
 {
 	struct virtio_vsock *vs = dev;
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&vs->lock);
-	if (!vs->running) {
-		pthread_mutex_unlock(&vs->lock);
-		return;
-	}
 	vs->running = false;
 	pthread_mutex_unlock(&vs->lock);
-	if (write(vs->stop_fd, &one, sizeof(one)) < 0)
-		return; /* cannot happen for a fresh eventfd; joining would then hang */
-	pthread_join(vs->thread, NULL);
+	stop_worker(vs);
 	pthread_mutex_lock(&vs->lock);
-	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++)
-		if (vs->conns[i].state != CONN_FREE && vs->conns[i].state != CONN_CLOSED)
-			close_conn(vs, &vs->conns[i], -ECONNRESET);
-	vs->norphans = 0;
+	end_connections(vs);
 	pthread_mutex_unlock(&vs->lock);
+}
+
+/* For a snapshot: the worker stops, connections stay, and the RX queue shows no chain taken. */
+static void vsock_pause(void *dev)
+{
+	struct virtio_vsock *vs = dev;
+
+	stop_worker(vs);
+	pthread_mutex_lock(&vs->lock);
+	/*
+	 * The worker pops an RX chain before it knows whether it has data for it.
+	 * Held, the chain is the RX queue's last popped (it pops no other while
+	 * holding one) and nothing was written to it (filling and pushing happen
+	 * together): give it back, so the saved queue state owes the guest nothing
+	 * and a restored device, which holds no chain, takes it again.
+	 */
+	if (vs->rx_held)
+		virtq_unpop(&vs->transport.queues[RX_QUEUE]);
+	vs->rx_held = false;
+	pthread_mutex_unlock(&vs->lock);
+}
+
+static int vsock_resume(void *dev)
+{
+	struct virtio_vsock *vs = dev;
+	int err;
+
+	pthread_mutex_lock(&vs->lock);
+	err = start_worker(vs);
+	if (err)
+		vs->running = false; /* connect() fails at once rather than wait for no one */
+	pthread_mutex_unlock(&vs->lock);
+	return err;
 }
 
 static const struct virtio_device_ops vsock_ops = {
@@ -534,6 +653,8 @@ static const struct virtio_device_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.activate = vsock_activate,
 	.reset = vsock_reset,
+	.pause = vsock_pause,
+	.resume = vsock_resume,
 };
 
 static struct vsock_conn *new_conn(struct virtio_vsock *vs, uint32_t guest_port, int fd)
@@ -645,6 +766,41 @@ void virtio_vsock_host_stop(struct virtio_vsock *vs)
 	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++)
 		if (vs->conns[i].state == CONN_CONNECTING)
 			close_conn(vs, &vs->conns[i], -EHOSTDOWN);
+	pthread_mutex_unlock(&vs->lock);
+}
+
+void virtio_vsock_save(struct virtio_vsock *vs, struct virtio_vsock_state *out)
+{
+	pthread_mutex_lock(&vs->lock);
+	*out = (struct virtio_vsock_state){ .next_host_port = vs->next_host_port };
+	pthread_mutex_unlock(&vs->lock);
+}
+
+int virtio_vsock_restore(struct virtio_vsock *vs, const struct virtio_vsock_state *in)
+{
+	if (in->next_host_port < FIRST_HOST_PORT || in->reserved)
+		return error_set(-EINVAL, "vsock state: host port %u is outside %u..65535 or "
+					  "reserved bytes are set", in->next_host_port, FIRST_HOST_PORT);
+	pthread_mutex_lock(&vs->lock);
+	vs->next_host_port = in->next_host_port;
+	pthread_mutex_unlock(&vs->lock);
+	return 0;
+}
+
+void virtio_vsock_transport_reset(struct virtio_vsock *vs)
+{
+	virtio_mmio_config_changed(&vs->transport); /* the CID may differ from the one the guest read */
+	pthread_mutex_lock(&vs->lock);
+	end_connections(vs);
+	/*
+	 * A driver that is not running reads the config when it starts; one
+	 * without an event queue cannot be told. While running the queue's
+	 * readiness is fixed, and a reset waits for `lock` before clearing it.
+	 */
+	if (vs->running && vs->transport.queues[EVENT_QUEUE].ready) {
+		vs->event_owed = true;
+		wake(vs->wake_fd);
+	}
 	pthread_mutex_unlock(&vs->lock);
 }
 

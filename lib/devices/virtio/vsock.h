@@ -9,7 +9,9 @@
  * packet that breaks the protocol for one connection (data beyond the credit
  * we granted, data before the connection is up) resets that connection; a
  * malformed ring stops the device (DEVICE_NEEDS_RESET). Per-connection
- * memory is bounded by the credit we grant.
+ * memory is bounded by the credit we grant. Connections survive a pause for
+ * a snapshot but do not travel with it; the event queue tells a restored
+ * guest so (virtio_vsock_transport_reset()).
  */
 #ifndef AGENTVM_DEVICES_VIRTIO_VSOCK_H
 #define AGENTVM_DEVICES_VIRTIO_VSOCK_H
@@ -43,6 +45,34 @@ struct virtio_mmio *virtio_vsock_transport(struct virtio_vsock *vs);
  */
 int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeout_ms,
 			 int *fd_out);
+
+/*
+ * The host ends of the guest's connections are gone (the device was restored
+ * from a snapshot, in another process): end every connection and tell the
+ * guest with a TRANSPORT_RESET event (virtio 1.2, 5.10.6.6), on which it
+ * resets its connected sockets and reads its CID again; listening sockets
+ * stay. The event goes out as soon as the guest offers an event buffer, and
+ * connect() asks the guest for nothing before. A driver that is not running
+ * is told nothing: it reads the CID when it starts. Any thread but the
+ * device's own; call it on a restored device before its vCPUs run.
+ */
+void virtio_vsock_transport_reset(struct virtio_vsock *vs);
+
+/*
+ * What the device itself must carry across a snapshot: the host port it hands
+ * out next. A guest may still hold sockets of connections the saving process
+ * had open (closing ones outlive a transport reset until they time out), so a
+ * clone must not reuse their ports: a REQUEST from a port the guest holds a
+ * closed socket for is answered with RST.
+ */
+struct virtio_vsock_state {
+	uint32_t next_host_port;
+	uint32_t reserved; /* zero */
+};
+
+void virtio_vsock_save(struct virtio_vsock *vs, struct virtio_vsock_state *out);
+/* On a restored device before its vCPUs run; -EINVAL for a port outside the ephemeral range. */
+int virtio_vsock_restore(struct virtio_vsock *vs, const struct virtio_vsock_state *in);
 
 /*
  * The VM is ending and its guest will never answer: fail every connect()

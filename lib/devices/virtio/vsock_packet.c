@@ -126,18 +126,40 @@ int vsock_rx_layout(const struct virtq_chain *chain, struct iovec *payload,
 	return 0;
 }
 
-void vsock_rx_put_header(const struct virtq_chain *chain, const struct vsock_header *hdr)
+/* Write len bytes over the start of a chain's buffers, which the caller checked hold them. */
+static void put_bytes(const struct virtq_chain *chain, const void *bytes, uint32_t len)
 {
-	struct virtio_vsock_hdr wire;
-	const uint8_t *src = (const uint8_t *)&wire;
+	const uint8_t *src = bytes;
 	uint32_t put = 0;
 
-	header_to_wire(hdr, &wire);
-	for (unsigned int i = 0; i < chain->count && put < VSOCK_HEADER_SIZE; i++) {
-		uint32_t n = chain->buffers[i].len < VSOCK_HEADER_SIZE - put ? chain->buffers[i].len
-									      : VSOCK_HEADER_SIZE - put;
+	for (unsigned int i = 0; i < chain->count && put < len; i++) {
+		uint32_t n = chain->buffers[i].len < len - put ? chain->buffers[i].len : len - put;
 
 		memcpy(chain->buffers[i].host, src + put, n);
 		put += n;
 	}
+}
+
+void vsock_rx_put_header(const struct virtq_chain *chain, const struct vsock_header *hdr)
+{
+	struct virtio_vsock_hdr wire;
+
+	header_to_wire(hdr, &wire);
+	put_bytes(chain, &wire, sizeof(wire));
+}
+
+int vsock_event_put(const struct virtq_chain *chain, uint32_t id)
+{
+	const struct virtio_vsock_event wire = { .id = htole32(id) };
+	uint64_t room = 0;
+
+	if (chain->readable != 0)
+		return error_set(-EINVAL, "vsock event chain has driver-readable buffers");
+	for (unsigned int i = 0; i < chain->count; i++)
+		room += chain->buffers[i].len;
+	if (room < sizeof(wire))
+		return error_set(-EINVAL, "vsock event chain holds %llu bytes, less than an event's %zu",
+				 (unsigned long long)room, sizeof(wire));
+	put_bytes(chain, &wire, sizeof(wire));
+	return 0;
 }

@@ -1,10 +1,10 @@
 /*
  * virtio-vsock packets (virtio 1.2, section 5.10.6): taking a guest's packet
- * off the TX queue and laying out one on an RX buffer. The guest writes every
- * header field and length, so a TX packet is validated in full before any
- * connection logic sees it: stream type, a known operation, our CIDs, a
- * payload only on RW and exactly as long as the header says, never longer
- * than VSOCK_MAX_PAYLOAD.
+ * off the TX queue and laying out one on an RX buffer, or an event on an
+ * event queue buffer. The guest writes every header field and length, so a
+ * TX packet is validated in full before any connection logic sees it: stream
+ * type, a known operation, our CIDs, a payload only on RW and exactly as long
+ * as the header says, never longer than VSOCK_MAX_PAYLOAD.
  */
 #ifndef AGENTVM_DEVICES_VIRTIO_VSOCK_PACKET_H
 #define AGENTVM_DEVICES_VIRTIO_VSOCK_PACKET_H
@@ -60,6 +60,13 @@ int vsock_rx_layout(const struct virtq_chain *chain, struct iovec *payload,
 
 /* Write hdr at the start of an RX chain that vsock_rx_layout() accepted. */
 void vsock_rx_put_header(const struct virtq_chain *chain, const struct vsock_header *hdr);
+
+/*
+ * Write event `id` (VIRTIO_VSOCK_EVENT_*, virtio 1.2, 5.10.6.6) to an event
+ * queue chain: 0, or -EINVAL if the chain has driver-readable buffers or no
+ * room for the 4-byte event.
+ */
+int vsock_event_put(const struct virtq_chain *chain, uint32_t id);
 
 /*
  * Credit (virtio 1.2, 5.10.6.3): how many payload bytes a peer that has
