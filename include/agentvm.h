@@ -203,14 +203,15 @@ typedef enum agentvm_exit_reason {
 	 */
 	AGENTVM_EXIT_POWEROFF = 1,
 	/**
-	 * The guest reset the machine (i8042 reset line, or a triple fault). The VM
-	 * is not restarted: on x86_64 this is how a guest shuts itself down
-	 * (`reboot` in the guest; Linux's `poweroff` only halts the CPUs there).
+	 * The guest reset the machine (reset control register or i8042 reset
+	 * line; a triple fault is a crash). The VM is not restarted: on x86_64
+	 * this is how a guest shuts itself down (`reboot` in the guest, or a
+	 * panic; Linux's `poweroff` only halts the CPUs there).
 	 */
 	AGENTVM_EXIT_REBOOT = 2,
 	/** agentvm_vm_kill() stopped it. */
 	AGENTVM_EXIT_KILLED = 3,
-	/** The VMM stopped it on an unrecoverable error (KVM internal error, failed entry); agentvm_last_error() tells which. */
+	/** The guest crashed (triple fault) or the VMM stopped it on an unrecoverable error (KVM internal error, failed entry); agentvm_last_error() tells which. */
 	AGENTVM_EXIT_CRASH = 4,
 } agentvm_exit_reason;
 
@@ -417,6 +418,55 @@ AGENTVM_API int agentvm_vm_read_file(agentvm_vm *vm, const char *guest_path, siz
 
 /** Release a buffer the library returned (agentvm_vm_read_file()). NULL is a no-op. */
 AGENTVM_API void agentvm_buffer_free(void *buffer);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                */
+
+/** agentvm_vm_snapshot() flag: stop the VM once saved (agentvm_vm_wait() then says AGENTVM_EXIT_KILLED); without it the VM goes on. */
+#define AGENTVM_SNAPSHOT_STOP 0x1u
+/**
+ * agentvm_vm_snapshot() flag: zlib-compress the guest memory. For shipping
+ * snapshots: smaller, but a restore must read and inflate the memory instead
+ * of mapping it, so it is slower and its clones share no pages.
+ */
+#define AGENTVM_SNAPSHOT_COMPRESS 0x2u
+
+/**
+ * Save a running VM's complete state (vCPUs, interrupt controllers, clocks,
+ * devices, guest memory) to a file at path (doc/snapshot-format.md). The
+ * guest stands still while it is written; execs in flight wait and then go
+ * on. The file appears complete or not at all (it is written beside path
+ * and renamed). Memory pages the guest never used take no space (raw
+ * snapshots are sparse files). Disks must be read-only: their later writes
+ * could not be kept apart from the saved memory. Not at the same time as
+ * another snapshot of the same VM (serialized).
+ * @param flags AGENTVM_SNAPSHOT_* or 0.
+ * @return 0; -EINVAL (NULL, unknown flags); -ESHUTDOWN (the VM is not
+ *   running: never started, or ended); -EBUSY (a disk is writable); -errno
+ *   of a failed write (-ENOSPC ...) or KVM call.
+ */
+AGENTVM_API int agentvm_vm_snapshot(agentvm_vm *vm, const char *path, uint32_t flags);
+
+/**
+ * Create a VM that resumes exactly where the snapshot at path was taken, in
+ * this process or any other, as many times as wanted: clones of one raw
+ * snapshot share its unchanged memory pages (copy-on-write) and are otherwise
+ * independent. Like agentvm_vm_new() it returns a VM that has not started:
+ * agentvm_vm_start() resumes it and, when the VM has an agent, waits for the
+ * agent, then sets the guest's wall clock to the host's and reseeds the
+ * guest's random number generator, so that clones share neither. Connections
+ * to the guest that were open at the snapshot are reset.
+ * @param cfg only its console, agent timeout, vsock CID and disks are used
+ *   (disks: none to reuse the snapshot's paths, else as many as the snapshot
+ *   had, with the same flags and sizes); everything else comes from the
+ *   snapshot. NULL: the defaults of agentvm_config_new().
+ * @return 0; -EINVAL (NULL, not a snapshot, disks that do not match);
+ *   -EBADMSG (truncated or corrupt: checksum, sizes); -EPROTONOSUPPORT
+ *   (another format version); -ENOEXEC (another architecture); -ENOTSUP
+ *   (this host cannot give the guest a CPU feature it uses); and the errors
+ *   of agentvm_vm_new(). Every check is made before any guest code runs.
+ */
+AGENTVM_API int agentvm_vm_restore(const char *path, const agentvm_config *cfg, agentvm_vm **out);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,14 @@
 /* agentvm_vm_*: the public VM handle over struct machine. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "agent/ready.h"
+#include "agent/sync.h"
 #include "agentvm.h"
 #include "api/config.h"
 #include "api/vm.h"
@@ -23,30 +28,58 @@ int vm_agent_check(const struct agentvm_vm *vm, const char *call)
 	return 0;
 }
 
+struct agentvm_vm *vm_wrap(struct machine *m, int32_t agent_timeout_ms)
+{
+	agentvm_vm *vm = calloc(1, sizeof(*vm));
+
+	if (!vm) {
+		machine_destroy(m);
+		return NULL;
+	}
+	vm->machine = m;
+	vm->agent_timeout_ms = agent_timeout_ms;
+	pthread_mutex_init(&vm->snapshot_lock, NULL);
+	return vm;
+}
+
 int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out)
 {
-	agentvm_vm *vm;
+	struct machine *m;
 	int err;
 
 	error_clear();
 	if (!cfg || !out)
 		return error_set(-EINVAL, "agentvm_vm_new: cfg or out is NULL");
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return error_set(-ENOMEM, "out of memory for a VM");
-	vm->agent_timeout_ms = cfg->agent_timeout_ms;
-	err = machine_create(&cfg->machine, &vm->machine);
-	if (err) {
-		free(vm);
+	err = machine_create(&cfg->machine, &m);
+	if (err)
 		return err;
-	}
-	*out = vm;
-	return 0;
+	*out = vm_wrap(m, cfg->agent_timeout_ms);
+	return *out ? 0 : error_set(-ENOMEM, "out of memory for a VM");
+}
+
+/*
+ * Clones of one snapshot woke up with its wall clock and its kernel's random
+ * state: give each the host's time and fresh randomness before anything runs.
+ */
+static int vm_agent_sync(struct machine *m, int64_t deadline)
+{
+	uint8_t seed[AGENT_SYNC_SEED_SIZE];
+	struct timespec now;
+	int err;
+
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return error_set_errno(-errno, "cannot get random bytes for the guest");
+	clock_gettime(CLOCK_REALTIME, &now);
+	err = agent_sync(m->vsock, m->stopping_fd, deadline,
+			 (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec, seed);
+	explicit_bzero(seed, sizeof(seed));
+	return err;
 }
 
 int agentvm_vm_start(agentvm_vm *vm)
 {
 	struct machine *m;
+	int64_t deadline;
 	int err;
 
 	error_clear();
@@ -56,7 +89,10 @@ int agentvm_vm_start(agentvm_vm *vm)
 	err = machine_start(m);
 	if (err || vm->agent_timeout_ms == 0)
 		return err;
-	err = agent_wait_ready(m->vsock, m->stopping_fd, deadline_after_ms(vm->agent_timeout_ms));
+	deadline = deadline_after_ms(vm->agent_timeout_ms);
+	err = agent_wait_ready(m->vsock, m->stopping_fd, deadline);
+	if (!err && vm->restored)
+		err = vm_agent_sync(m, deadline);
 	if (err) {
 		char why[256];
 
@@ -111,5 +147,6 @@ void agentvm_vm_free(agentvm_vm *vm)
 	if (!vm)
 		return;
 	machine_destroy(vm->machine);
+	pthread_mutex_destroy(&vm->snapshot_lock);
 	free(vm);
 }

@@ -2,7 +2,9 @@
 #ifndef AGENTVM_API_VM_H
 #define AGENTVM_API_VM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vmm/machine.h"
@@ -12,7 +14,12 @@ struct agentvm_vm {
 	int32_t agent_timeout_ms;  /* from the configuration; 0: no agent */
 	atomic_bool agent_ready;   /* the agent answered agentvm_vm_start() */
 	atomic_uint_fast64_t next_session; /* EXEC session ids, for matching logs */
+	bool restored;             /* from a snapshot: the agent gets SYNC on start */
+	pthread_mutex_t snapshot_lock; /* one snapshot at a time */
 };
+
+/* A handle around a machine (owned from here on), with cfg's settings; NULL when out of memory. */
+struct agentvm_vm *vm_wrap(struct machine *m, int32_t agent_timeout_ms);
 
 /* 0 if vm can serve agent requests, else -ENOTCONN (or -EINVAL for NULL) naming why. */
 int vm_agent_check(const struct agentvm_vm *vm, const char *call);

@@ -19,6 +19,8 @@
 #endif
 
 struct machine;
+struct snapshot_state;
+struct snapshot_writer;
 
 /* Guest-physical RAM ranges for `ram_bytes` of memory; returns how many were written. */
 unsigned int arch_memory_layout(uint64_t ram_bytes, struct memory_region *out);
@@ -45,6 +47,23 @@ int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd);
 
 /* The vCPU's program counter, for crash reports; 0 if KVM cannot tell. */
 uint64_t arch_vcpu_pc(int vcpu_fd);
+
+/* ---- Snapshots (the VM is paused, or restored but not started) ---- */
+
+/* The CPU features this VM's guest sees, summarized for the snapshot header (SNAPSHOT_CPU_WORDS words). */
+int arch_cpu_features(const struct machine *m, uint32_t *out);
+
+/* -ENOTSUP naming one, if a snapshot's guest uses a CPU feature a guest of this host cannot have. */
+int arch_cpu_features_check(const struct machine *m, const uint32_t *saved);
+
+/* Records for the VM-wide state and every vCPU's. */
+int arch_snapshot_save(struct machine *m, struct snapshot_writer *w);
+
+/* Take the guest's CPU model (x86: CPUID) from the snapshot: after the VM is built, before vCPUs are. */
+int arch_snapshot_adopt_cpuid(struct machine *m, const struct snapshot_state *s);
+
+/* Load the VM-wide state and every vCPU's into a VM whose vCPUs exist but never ran. */
+int arch_snapshot_restore(struct machine *m, const struct snapshot_state *s);
 
 /* Release what the arch_* calls allocated. */
 void arch_machine_destroy(struct arch_machine *arch);

@@ -28,46 +28,76 @@ static int layout_check(const struct memory_region *layout, unsigned int nregion
 	return 0;
 }
 
-int guest_memory_create(struct guest_memory *mem, const struct memory_region *layout,
-			unsigned int nregions)
+/* Map `fd` from `offset` as the guest's RAM laid out as `layout`; fills everything but mem->fd. */
+static int memory_map(struct guest_memory *mem, const struct memory_region *layout,
+		      unsigned int nregions, uint64_t total, int fd, uint64_t offset, int share)
 {
-	uint64_t total = 0, offset = 0;
-	int err;
+	uint64_t at = 0;
 
-	err = layout_check(layout, nregions);
-	if (err)
-		return err;
-	for (unsigned int i = 0; i < nregions; i++)
-		total += layout[i].size;
-
-	mem->fd = memfd_create("agentvm-guest-ram", MFD_CLOEXEC);
-	if (mem->fd < 0)
-		return error_set_errno(-errno, "cannot create guest memory");
-	if (ftruncate(mem->fd, (off_t)total) < 0) {
-		err = error_set_errno(-errno, "cannot size guest memory to %llu bytes",
-				      (unsigned long long)total);
-		goto fail;
-	}
 	/* MAP_NORESERVE: a guest that never touches its RAM costs nothing. */
-	mem->host = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-			 mem->fd, 0);
+	mem->host = mmap(NULL, total, PROT_READ | PROT_WRITE, share | MAP_NORESERVE, fd,
+			 (off_t)offset);
 	if (mem->host == MAP_FAILED) {
-		err = error_set_errno(-errno, "cannot map %llu bytes of guest memory",
-				      (unsigned long long)total);
-		goto fail;
+		mem->host = NULL;
+		return error_set_errno(-errno, "cannot map %llu bytes of guest memory",
+				       (unsigned long long)total);
 	}
 	mem->size = total;
 	mem->nregions = nregions;
 	for (unsigned int i = 0; i < nregions; i++) {
 		mem->regions[i] = layout[i];
-		mem->regions[i].host = mem->host + offset;
-		offset += layout[i].size;
+		mem->regions[i].host = mem->host + at;
+		at += layout[i].size;
 	}
 	return 0;
-fail:
-	close(mem->fd);
+}
+
+static int layout_total(const struct memory_region *layout, unsigned int nregions,
+			uint64_t *total)
+{
+	int err = layout_check(layout, nregions);
+
+	*total = 0;
+	for (unsigned int i = 0; !err && i < nregions; i++)
+		*total += layout[i].size;
+	return err;
+}
+
+int guest_memory_create(struct guest_memory *mem, const struct memory_region *layout,
+			unsigned int nregions)
+{
+	uint64_t total;
+	int err;
+
 	mem->fd = -1;
-	mem->host = NULL;
+	err = layout_total(layout, nregions, &total);
+	if (err)
+		return err;
+	mem->fd = memfd_create("agentvm-guest-ram", MFD_CLOEXEC);
+	if (mem->fd < 0)
+		return error_set_errno(-errno, "cannot create guest memory");
+	if (ftruncate(mem->fd, (off_t)total) < 0)
+		err = error_set_errno(-errno, "cannot size guest memory to %llu bytes",
+				      (unsigned long long)total);
+	if (!err)
+		err = memory_map(mem, layout, nregions, total, mem->fd, 0, MAP_SHARED);
+	if (err) {
+		close(mem->fd);
+		mem->fd = -1;
+	}
+	return err;
+}
+
+int guest_memory_map_private(struct guest_memory *mem, const struct memory_region *layout,
+			     unsigned int nregions, int fd, uint64_t offset)
+{
+	uint64_t total;
+	int err;
+
+	mem->fd = -1;
+	err = layout_total(layout, nregions, &total);
+	if (!err)
+		err = memory_map(mem, layout, nregions, total, fd, offset, MAP_PRIVATE);
 	return err;
 }
 

@@ -1,8 +1,9 @@
 /*
- * Guest RAM: one memfd, mapped once into the VMM, presented to the guest as
- * up to a few physical ranges (x86 leaves a hole below 4 GiB for devices).
- * A memfd rather than anonymous memory so that snapshot and clone can map
- * the same pages elsewhere later.
+ * Guest RAM: one memfd, or a snapshot's memory mapped copy-on-write, mapped
+ * once into the VMM and presented to the guest as up to a few physical ranges
+ * (x86 leaves a hole below 4 GiB for devices). A memfd rather than anonymous
+ * memory so that a snapshot finds the never-touched pages (SEEK_HOLE) without
+ * reading them.
  */
 #ifndef AGENTVM_KVM_MEMORY_H
 #define AGENTVM_KVM_MEMORY_H
@@ -32,6 +33,15 @@ struct guest_memory {
  */
 int guest_memory_create(struct guest_memory *mem, const struct memory_region *layout,
 			unsigned int nregions);
+/*
+ * RAM that starts as a copy of `fd` from `offset` (a snapshot's memory):
+ * mapped MAP_PRIVATE, so pages are read from the file when the guest first
+ * touches them, stay shared with every other VM mapping the same file until
+ * written, and writes never reach the file. mem->fd stays -1; the mapping
+ * keeps the file open.
+ */
+int guest_memory_map_private(struct guest_memory *mem, const struct memory_region *layout,
+			     unsigned int nregions, int fd, uint64_t offset);
 void guest_memory_destroy(struct guest_memory *mem);
 
 /*

@@ -35,6 +35,21 @@ int error_set_errno(int err, const char *fmt, ...)
 	return err;
 }
 
+int error_prefix(int err, const char *fmt, ...)
+{
+	char detail[sizeof(error_message)];
+	va_list ap;
+	size_t used;
+
+	memcpy(detail, error_message, sizeof(detail));
+	va_start(ap, fmt);
+	error_vformat(fmt, ap);
+	va_end(ap);
+	used = strlen(error_message);
+	snprintf(error_message + used, sizeof(error_message) - used, ": %s", detail);
+	return err;
+}
+
 void error_clear(void)
 {
 	error_message[0] = '\0';

@@ -11,10 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/virtio/mmio.h"
 #include "devices/virtio/vsock.h"
 #include "kvm/irq.h"
+#include "snapshot/memory_image.h"
 #include "util/error.h"
 #include "vmm/kick.h"
+#include "vmm/machine_build.h"
 #include "vmm/vcpu.h"
 #include "vmm/virtio_devices.h"
 
@@ -25,10 +28,8 @@ static void machine_event_request(void *ctx, enum machine_event event)
 			    NULL);
 }
 
-static int config_check(const struct machine_config *cfg)
+int machine_config_check(const struct machine_config *cfg)
 {
-	if (!cfg->kernel_path || !*cfg->kernel_path)
-		return error_set(-EINVAL, "no kernel set: call agentvm_config_set_kernel() first");
 	if (cfg->vcpus < 1 || cfg->vcpus > MACHINE_MAX_VCPUS)
 		return error_set(-EINVAL, "%u vCPUs requested; 1 to %d are supported", cfg->vcpus,
 				 MACHINE_MAX_VCPUS);
@@ -71,16 +72,38 @@ static int console_init(struct machine *m, const struct machine_config *cfg)
 	return 0;
 }
 
-static int memory_init(struct machine *m, uint32_t mib)
+static int memory_init(struct machine *m, uint32_t mib, const struct snapshot_ram *ram)
 {
 	struct memory_region layout[GUEST_MEMORY_MAX_REGIONS];
 	unsigned int n = arch_memory_layout((uint64_t)mib << 20, layout);
 	int err;
 
-	err = guest_memory_create(&m->memory, layout, n);
+	if (ram && !ram->compressed) {
+		err = guest_memory_map_private(&m->memory, layout, n, ram->fd, ram->offset);
+	} else {
+		err = guest_memory_create(&m->memory, layout, n);
+		if (!err && ram)
+			err = snapshot_memory_inflate(ram->fd, ram->offset, ram->stored,
+						      m->memory.host, m->memory.size);
+	}
 	if (!err)
 		err = guest_memory_register(&m->memory, m->kvm.vm_fd);
 	return err;
+}
+
+/* What a snapshot must record about the configuration, kept past machine_create(). */
+static int config_keep(struct machine *m, const struct machine_config *cfg)
+{
+	m->memory_mib = cfg->memory_mib;
+	m->vsock_cid = cfg->vsock_cid;
+	for (unsigned int i = 0; i < cfg->ndisks; i++) {
+		m->disks[i] = cfg->disks[i];
+		m->disks[i].path = strdup(cfg->disks[i].path);
+		if (!m->disks[i].path)
+			return error_set(-ENOMEM, "out of memory for a disk path");
+		m->ndisks = i + 1;
+	}
+	return 0;
 }
 
 /* Images are opened before anything else so a bad path fails fast, before KVM is touched. */
@@ -97,7 +120,7 @@ static int images_open(const struct machine_config *cfg, struct mapped_file *ker
 	return err;
 }
 
-static int vcpus_create(struct machine *m)
+int machine_vcpus_create(struct machine *m)
 {
 	m->vcpus = calloc(m->nvcpus, sizeof(*m->vcpus));
 	if (!m->vcpus)
@@ -124,26 +147,16 @@ static void monotonic_cond_init(pthread_cond_t *cond)
 	pthread_condattr_destroy(&attr);
 }
 
-int machine_create(const struct machine_config *cfg, struct machine **out)
+int machine_build(const struct machine_config *cfg, const struct snapshot_ram *ram,
+		  struct machine **out)
 {
-	struct mapped_file kernel = { 0 }, initrd = { 0 };
-	char extra[MACHINE_MAX_CMDLINE + 64];
 	struct irq_line com1_irq;
 	struct machine *m;
 	int err;
 
-	err = config_check(cfg);
-	if (!err)
-		err = extra_cmdline(cfg, extra, sizeof(extra));
-	if (!err)
-		err = images_open(cfg, &kernel, &initrd);
-	if (err)
-		return err;
 	m = calloc(1, sizeof(*m));
-	if (!m) {
-		err = error_set(-ENOMEM, "out of memory for a VM");
-		goto out;
-	}
+	if (!m)
+		return error_set(-ENOMEM, "out of memory for a VM");
 	m->kvm.sys_fd = m->kvm.vm_fd = -1;
 	m->memory.fd = -1;
 	m->console.fd = -1;
@@ -154,11 +167,14 @@ int machine_create(const struct machine_config *cfg, struct machine **out)
 	bus_init(&m->mmio_bus);
 	pthread_mutex_init(&m->lock, NULL);
 	monotonic_cond_init(&m->ended);
+	pthread_cond_init(&m->pause_changed, NULL);
 	com1_irq = (struct irq_line){ .set_level = kvm_irq_line_set_level, .ctx = &m->kvm, .gsi = 4 };
 	uart_8250_init(&m->uart, &com1_irq, &m->console);
 
 	err = m->stopping_fd < 0 ? error_set(-errno, "cannot create an eventfd: %s", strerror(errno))
 				 : 0;
+	if (!err)
+		err = config_keep(m, cfg);
 	if (!err)
 		err = console_init(m, cfg);
 	if (!err)
@@ -166,22 +182,45 @@ int machine_create(const struct machine_config *cfg, struct machine **out)
 	if (!err)
 		err = arch_vm_init(m);
 	if (!err)
-		err = memory_init(m, cfg->memory_mib);
+		err = memory_init(m, cfg->memory_mib, ram);
 	if (!err)
 		err = arch_devices_init(m);
 	if (!err)
 		err = machine_attach_disks(m, cfg);
 	if (!err)
 		err = machine_attach_vsock(m, cfg);
-	if (!err)
-		err = arch_boot_prepare(m, &kernel, cfg->initrd_path ? &initrd : NULL, extra);
-	if (!err)
-		err = vcpus_create(m);
 	if (err)
 		machine_destroy(m);
 	else
 		*out = m;
-out:
+	return err;
+}
+
+int machine_create(const struct machine_config *cfg, struct machine **out)
+{
+	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	char extra[MACHINE_MAX_CMDLINE + 64];
+	struct machine *m = NULL;
+	int err;
+
+	err = !cfg->kernel_path || !*cfg->kernel_path
+		      ? error_set(-EINVAL, "no kernel set: call agentvm_config_set_kernel() first")
+		      : machine_config_check(cfg);
+	if (!err)
+		err = extra_cmdline(cfg, extra, sizeof(extra));
+	if (!err)
+		err = images_open(cfg, &kernel, &initrd);
+	if (err)
+		return err;
+	err = machine_build(cfg, NULL, &m);
+	if (!err)
+		err = arch_boot_prepare(m, &kernel, cfg->initrd_path ? &initrd : NULL, extra);
+	if (!err)
+		err = machine_vcpus_create(m);
+	if (err)
+		machine_destroy(m);
+	else
+		*out = m;
 	mapped_file_close(&initrd);
 	mapped_file_close(&kernel);
 	return err;
@@ -224,6 +263,14 @@ int machine_start(struct machine *m)
 	return err;
 }
 
+/* Get every vCPU thread out of KVM_RUN (m->lock held). */
+static void kick_all(struct machine *m)
+{
+	for (unsigned int i = 0; i < m->nvcpus; i++)
+		if (m->vcpus && m->vcpus[i].thread_started)
+			kick_thread(m->vcpus[i].thread);
+}
+
 void machine_request_end(struct machine *m, enum machine_end_reason reason, const char *detail)
 {
 	pthread_mutex_lock(&m->lock);
@@ -240,9 +287,42 @@ void machine_request_end(struct machine *m, enum machine_end_reason reason, cons
 		if (m->vsock)
 			virtio_vsock_host_stop(m->vsock);
 	}
-	for (unsigned int i = 0; i < m->nvcpus; i++)
-		if (m->vcpus && m->vcpus[i].thread_started)
-			kick_thread(m->vcpus[i].thread);
+	kick_all(m);
+	pthread_cond_broadcast(&m->pause_changed); /* parked vCPUs leave, a pauser gives up */
+	pthread_mutex_unlock(&m->lock);
+}
+
+int machine_pause(struct machine *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->started || atomic_load(&m->stopping)) {
+		pthread_mutex_unlock(&m->lock);
+		return error_set(-ESHUTDOWN, "the VM is not running");
+	}
+	atomic_store(&m->pause_requested, true);
+	kick_all(m);
+	while (m->threads_parked < m->threads_running && !atomic_load(&m->stopping))
+		pthread_cond_wait(&m->pause_changed, &m->lock);
+	if (atomic_load(&m->stopping)) {
+		atomic_store(&m->pause_requested, false);
+		pthread_mutex_unlock(&m->lock);
+		return error_set(-ESHUTDOWN, "the VM ended while being paused");
+	}
+	pthread_mutex_unlock(&m->lock);
+	/* Devices after vCPUs: no guest notify can arrive once the vCPUs stand still. */
+	for (unsigned int i = 0; i < m->nvirtio; i++)
+		virtio_mmio_pause(m->virtio[i].transport);
+	return 0;
+}
+
+void machine_resume(struct machine *m)
+{
+	for (unsigned int i = 0; i < m->nvirtio; i++)
+		if (virtio_mmio_resume(m->virtio[i].transport))
+			machine_request_end(m, MACHINE_END_CRASH, error_get());
+	pthread_mutex_lock(&m->lock);
+	atomic_store(&m->pause_requested, false);
+	pthread_cond_broadcast(&m->pause_changed);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -304,6 +384,8 @@ void machine_destroy(struct machine *m)
 		free(m->vcpus);
 	}
 	machine_detach_virtio(m);
+	for (unsigned int i = 0; i < m->ndisks; i++)
+		free((char *)m->disks[i].path);
 	arch_machine_destroy(&m->arch);
 	guest_memory_destroy(&m->memory);
 	kvm_close(&m->kvm);
@@ -315,6 +397,7 @@ void machine_destroy(struct machine *m)
 	if (m->stopping_fd >= 0)
 		close(m->stopping_fd);
 	pthread_cond_destroy(&m->ended);
+	pthread_cond_destroy(&m->pause_changed);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }

@@ -66,11 +66,13 @@ struct vcpu {
 };
 
 struct virtio_blk;
+struct virtio_mmio;
 struct virtio_vsock;
 
 /* One virtio-mmio device slot: where the guest finds it and how it interrupts. */
 struct machine_virtio {
 	struct virtio_blk *blk; /* NULL in the vsock device's slot */
+	struct virtio_mmio *transport; /* the slot's device, blk or vsock */
 	uint64_t base;
 	uint32_t gsi;
 	int irqfd;
@@ -87,16 +89,23 @@ struct machine {
 	struct arch_machine arch;
 	unsigned int nvcpus;
 	struct vcpu *vcpus;
+	uint32_t memory_mib;
+	uint32_t vsock_cid;
+	unsigned int ndisks;
+	struct machine_disk disks[MACHINE_MAX_DISKS]; /* as configured; paths owned */
 	unsigned int nvirtio;
 	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
 	struct virtio_vsock *vsock; /* the host end of every agent connection */
 
 	atomic_bool stopping; /* read by vCPU threads after every exit */
+	atomic_bool pause_requested; /* ... as is this: park until it is cleared */
 	int stopping_fd;      /* eventfd, readable once stopping: lets I/O waits poll for the end */
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t ended;
+	pthread_cond_t pause_changed; /* a vCPU parked or left, or the pause ended */
 	bool started;
 	unsigned int threads_running;
+	unsigned int threads_parked;
 	enum machine_end_reason end_reason;
 	char end_detail[256];
 };
@@ -118,6 +127,17 @@ int machine_wait(struct machine *m, int timeout_ms, enum machine_end_reason *rea
  * it is the first. Safe from any thread, vCPU threads included.
  */
 void machine_request_end(struct machine *m, enum machine_end_reason reason, const char *detail);
+
+/*
+ * Stop the guest at a consistent point: every vCPU parked outside KVM_RUN
+ * with its last exit completed, then every device's own I/O paused. 0, or
+ * -ESHUTDOWN if the VM ended (or was never started). One pause at a time:
+ * callers serialize.
+ */
+int machine_pause(struct machine *m);
+
+/* Let devices and vCPUs go on after machine_pause(). */
+void machine_resume(struct machine *m);
 
 /* Stop, join and release everything. NULL is a no-op. */
 void machine_destroy(struct machine *m);

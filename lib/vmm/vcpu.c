@@ -124,6 +124,46 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
+/*
+ * KVM finishes an I/O or MMIO exit (stores an IN's data into the guest's
+ * registers, moves rip past the instruction) only on the next KVM_RUN, so
+ * state saved right after an exit would lose it. KVM_RUN with immediate_exit
+ * completes what is pending and returns EINTR before entering the guest; an
+ * access KVM split in two may exit once more first. 0, or -1 when the
+ * vCPU must stop.
+ */
+static int vcpu_complete_pending(struct vcpu *v)
+{
+	int r;
+
+	v->run->immediate_exit = 1;
+	while ((r = ioctl(v->fd, KVM_RUN, 0)) == 0 && handle_exit(v))
+		;
+	v->run->immediate_exit = 0;
+	kick_consume();
+	/* EAGAIN: a halted or not yet started vCPU had nothing to complete either. */
+	return r < 0 && (errno == EINTR || errno == EAGAIN) ? 0 : -1;
+}
+
+/* Stand still until the pause ends (or the VM does), counted as parked meanwhile. */
+static void vcpu_park(struct vcpu *v)
+{
+	struct machine *m = v->machine;
+
+	if (vcpu_complete_pending(v)) {
+		if (!atomic_load(&m->stopping))
+			end_with_crash(v, "KVM_RUN failed completing an exit, errno", (uint64_t)errno);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->threads_parked++;
+	pthread_cond_broadcast(&m->pause_changed);
+	while (atomic_load(&m->pause_requested) && !atomic_load(&m->stopping))
+		pthread_cond_wait(&m->pause_changed, &m->lock);
+	m->threads_parked--;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void *vcpu_thread_main(void *arg)
 {
 	struct vcpu *v = arg;
@@ -135,6 +175,10 @@ void *vcpu_thread_main(void *arg)
 		machine_request_end(m, MACHINE_END_CRASH, error_get());
 
 	while (!atomic_load(&m->stopping)) {
+		if (atomic_load(&m->pause_requested)) {
+			vcpu_park(v);
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				kick_consume();
@@ -151,6 +195,7 @@ void *vcpu_thread_main(void *arg)
 	pthread_mutex_lock(&m->lock);
 	if (--m->threads_running == 0)
 		pthread_cond_broadcast(&m->ended);
+	pthread_cond_broadcast(&m->pause_changed); /* a pauser counts running threads */
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
 }

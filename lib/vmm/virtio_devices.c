@@ -27,6 +27,8 @@ static int wire_transport(struct machine *m, struct machine_virtio *slot, struct
 {
 	int err = bus_register(&m->mmio_bus, slot->base, VIRTIO_MMIO_SPAN, &virtio_mmio_ops, t);
 
+	slot->transport = t;
+
 	for (unsigned int q = 0; !err && q < t->ops->num_queues; q++)
 		err = kvm_ioeventfd_add(&m->kvm, slot->base + VIRTIO_MMIO_QUEUE_NOTIFY, q,
 					t->notify_fd[q]);

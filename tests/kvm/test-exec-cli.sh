@@ -2,8 +2,8 @@
 # agentvm-exec -- CMD end to end on the guest agent's initramfs: exit
 # statuses, stdout and stderr apart, 20 MiB of binary output byte-exact,
 # MiBs of stdin through cat, env and cwd, 126/127, 124 on timeout, 128+N
-# for a signal, --copy-in/--copy-out, runner errors (125), and nothing of
-# the VM left behind.
+# for a signal, --copy-in/--copy-out, --snapshot-out/--restore across
+# processes, runner errors (125), and nothing of the VM left behind.
 set -u
 exe=${AGENTVM_EXEC:?} kernel=${AGENTVM_TEST_KERNEL:?} initrd=${AGENTVM_TEST_AGENT_INITRD:?}
 scratch=$(mktemp -d)
@@ -78,6 +78,27 @@ check "no command exits 125" 125 "" "no command given" "${run[@]}"
 check "bad --env exits 125" 125 "" "NAME=VALUE" "${run[@]}" --env novalue -- true
 check "initrd without an agent times out clearly" 125 "" "agent" \
 	env AGENTVM_INITRD="${AGENTVM_TEST_INITRD:?}" "$exe" --boot-timeout 15 --cmdline agentvm.test=hang -- true
+
+# Snapshot in one process, restore in others: state survives, each restore starts from the same point.
+snap=$scratch/vm.snap
+check "--snapshot-out saves the VM after the command" 0 "^saved$" "" \
+	"${run[@]}" --snapshot-out "$snap" -- sh -c 'echo kept >/tmp/state; echo saved'
+check "--restore resumes it in another process" 0 "^kept$" "" \
+	"$exe" --restore "$snap" -- sh -c 'cat /tmp/state; echo changed >/tmp/state'
+check "a second restore starts from the snapshot again" 0 "^kept$" "" \
+	"$exe" --restore "$snap" -- cat /tmp/state
+check "--snapshot-compress writes a compressed snapshot that restores" 0 "^kept$" "" \
+	"$exe" --restore "$snap" --snapshot-out "$snap.z" --snapshot-compress -- cat /tmp/state
+check "... and restores" 0 "^kept$" "" "$exe" --restore "$snap.z" -- cat /tmp/state
+if [[ -z $(find "$scratch" -name 'vm.snap*.??????') ]]; then
+	pass "no temporary snapshot file left"
+else
+	echo "FAIL temporary snapshot files left: $(ls "$scratch")"; failed=$((failed + 1))
+fi
+check "--restore of a damaged file exits 125" 125 "" "not an agentvm snapshot" \
+	"$exe" --restore "$scratch/copy" -- true
+check "--restore with --memory exits 125" 125 "" "come from the snapshot" \
+	"$exe" --restore "$snap" --memory 512 -- true
 
 # Nothing left behind: no process, no temporary file, no socket of ours.
 leftovers=$(pgrep -f "$exe" || true)

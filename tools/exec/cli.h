@@ -42,6 +42,9 @@ struct options {
 	const char *env[MAX_ENV + 1]; /* NULL-terminated */
 	unsigned int ncopy_in, ncopy_out;
 	struct copy copy_in[MAX_COPIES], copy_out[MAX_COPIES];
+	const char *restore;      /* --restore: start from this snapshot instead of booting */
+	const char *snapshot_out; /* --snapshot-out: save the VM here once the command ended */
+	bool snapshot_compress;
 	char **command; /* NULL-terminated; NULL with --console-only */
 };
 

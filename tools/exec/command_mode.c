@@ -135,6 +135,11 @@ static int job_run(struct job *job)
 	for (unsigned int i = 0; i < o->ncopy_out; i++)
 		if (copy_out(job->vm, &o->copy_out[i]))
 			status = EXIT_RUNNER_ERROR;
+	if (o->snapshot_out &&
+	    agentvm_vm_snapshot(job->vm, o->snapshot_out,
+				AGENTVM_SNAPSHOT_STOP |
+					(o->snapshot_compress ? AGENTVM_SNAPSHOT_COMPRESS : 0)))
+		status = runner_error("%s", agentvm_last_error());
 	return status;
 }
 

@@ -38,7 +38,7 @@ int runner_error(const char *fmt, ...)
 
 static int configure(const struct options *o, agentvm_config *cfg)
 {
-	int err = agentvm_config_set_kernel(cfg, o->kernel);
+	int err = o->kernel ? agentvm_config_set_kernel(cfg, o->kernel) : 0;
 
 	if (!err && o->initrd)
 		err = agentvm_config_set_initrd(cfg, o->initrd);
@@ -108,7 +108,8 @@ int main(int argc, char **argv)
 	/* A closed stdout must not kill us before the VM is torn down: writes report EPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (agentvm_config_new(&cfg) || configure(&o, cfg) || agentvm_vm_new(cfg, &vm)) {
+	if (agentvm_config_new(&cfg) || configure(&o, cfg) ||
+	    (o.restore ? agentvm_vm_restore(o.restore, cfg, &vm) : agentvm_vm_new(cfg, &vm))) {
 		status = runner_error("%s", agentvm_last_error());
 		goto out;
 	}

@@ -44,6 +44,12 @@ static void usage(FILE *out)
 		"  --timeout SEC      kill COMMAND after SEC seconds and exit 124 (with --console-only:\n"
 		"                     stop the VM)\n"
 		"  --boot-timeout SEC wait at most SEC seconds for the guest agent (default 60)\n"
+		"  --snapshot-out PATH\n"
+		"                     after COMMAND (and --copy-out), save the VM to a snapshot at PATH\n"
+		"  --snapshot-compress\n"
+		"                     compress that snapshot (smaller, slower to restore)\n"
+		"  --restore PATH     start from the snapshot at PATH instead of booting (no --kernel,\n"
+		"                     --initrd, --cmdline, --memory, --vcpus: they come from it)\n"
 		"  --console          also copy the guest's console to stderr\n"
 		"  --console-only     run no command: show the guest's console until it shuts down\n"
 		"  --help             show this help\n"
@@ -131,7 +137,7 @@ static int check_readable(const char *what, const char *path, const char *hint)
 {
 	if (access(path, R_OK) == 0)
 		return 0;
-	return runner_error("guest %s '%s' is not readable (%s); %s", what, path, strerror(errno),
+	return runner_error("%s '%s' is not readable (%s); %s", what, path, strerror(errno),
 			    hint);
 }
 
@@ -146,14 +152,25 @@ static int check_mode(int argc, char **argv, struct options *o)
 				o->boot_timeout_sec))
 		return runner_error("--env, --cwd, --copy-in, --copy-out and --boot-timeout need "
 				    "a command, not --console-only");
+	if (o->console_only && o->snapshot_out)
+		return runner_error("--snapshot-out needs a command, not --console-only");
+	if (o->snapshot_compress && !o->snapshot_out)
+		return runner_error("--snapshot-compress goes with --snapshot-out PATH");
 	o->command = o->console_only ? NULL : argv + optind;
+	if (o->restore) {
+		if (o->kernel || o->initrd || o->cmdline || o->memory_mib || o->vcpus)
+			return runner_error("--kernel, --initrd, --cmdline, --memory and --vcpus "
+					    "come from the snapshot with --restore");
+		return check_readable("snapshot", o->restore, "pass the path of an "
+							     "agentvm-exec --snapshot-out file");
+	}
 	o->kernel = path_or_default(o->kernel, "AGENTVM_KERNEL", AGENTVM_DEFAULT_KERNEL);
-	if (check_readable("kernel", o->kernel, "pass --kernel, set AGENTVM_KERNEL, or install "
+	if (check_readable("guest kernel", o->kernel, "pass --kernel, set AGENTVM_KERNEL, or install "
 						"one with guest/kernel/install.sh"))
 		return EXIT_RUNNER_ERROR;
 	if (!o->console_only) {
 		o->initrd = path_or_default(o->initrd, "AGENTVM_INITRD", AGENTVM_DEFAULT_INITRD);
-		if (check_readable("initrd", o->initrd, "pass --initrd or set AGENTVM_INITRD (the "
+		if (check_readable("guest initrd", o->initrd, "pass --initrd or set AGENTVM_INITRD (the "
 							"build makes guest/agentvm-initrd.cpio.gz)"))
 			return EXIT_RUNNER_ERROR;
 	}
@@ -164,7 +181,8 @@ int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CONSOLE_ONLY = 256, OPT_CONSOLE, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE,
 	       OPT_MEMORY, OPT_VCPUS, OPT_TIMEOUT, OPT_DISK, OPT_ROOT_DISK, OPT_ENV, OPT_CWD,
-	       OPT_COPY_IN, OPT_COPY_OUT, OPT_BOOT_TIMEOUT, OPT_HELP, OPT_VERSION };
+	       OPT_COPY_IN, OPT_COPY_OUT, OPT_BOOT_TIMEOUT, OPT_RESTORE, OPT_SNAPSHOT_OUT,
+	       OPT_SNAPSHOT_COMPRESS, OPT_HELP, OPT_VERSION };
 	static const struct option long_options[] = {
 		{ "console-only", no_argument, NULL, OPT_CONSOLE_ONLY },
 		{ "console", no_argument, NULL, OPT_CONSOLE },
@@ -181,6 +199,9 @@ int parse_options(int argc, char **argv, struct options *o)
 		{ "copy-in", required_argument, NULL, OPT_COPY_IN },
 		{ "copy-out", required_argument, NULL, OPT_COPY_OUT },
 		{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "snapshot-out", required_argument, NULL, OPT_SNAPSHOT_OUT },
+		{ "snapshot-compress", no_argument, NULL, OPT_SNAPSHOT_COMPRESS },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -236,6 +257,15 @@ int parse_options(int argc, char **argv, struct options *o)
 		case OPT_BOOT_TIMEOUT:
 			err = parse_uint("--boot-timeout", optarg, 1, INT32_MAX / 1000,
 					 &o->boot_timeout_sec);
+			break;
+		case OPT_RESTORE:
+			o->restore = optarg;
+			break;
+		case OPT_SNAPSHOT_OUT:
+			o->snapshot_out = optarg;
+			break;
+		case OPT_SNAPSHOT_COMPRESS:
+			o->snapshot_compress = true;
 			break;
 		case OPT_HELP:
 			usage(stdout);

@@ -176,3 +176,20 @@ const struct bus_device_ops uart_8250_ops = {
 	.read = uart_read,
 	.write = uart_write,
 };
+
+void uart_8250_save(struct uart_8250 *uart, struct uart_8250_regs *out)
+{
+	pthread_mutex_lock(&uart->lock);
+	memcpy(out, &uart->regs, sizeof(*out));
+	pthread_mutex_unlock(&uart->lock);
+}
+
+void uart_8250_restore(struct uart_8250 *uart, const struct uart_8250_regs *in)
+{
+	pthread_mutex_lock(&uart->lock);
+	uart->regs = *in;
+	/* The new VM's interrupt line starts low: raise it again if the saved one was high. */
+	uart->regs.irq_level = false;
+	update_irq(uart);
+	pthread_mutex_unlock(&uart->lock);
+}

@@ -34,6 +34,10 @@ void uart_8250_init(struct uart_8250 *uart, const struct irq_line *irq,
 		    const struct console_sink *sink);
 void uart_8250_destroy(struct uart_8250 *uart);
 
+/* Copy the registers out (snapshot) or in (restore, before vCPUs run). */
+void uart_8250_save(struct uart_8250 *uart, struct uart_8250_regs *out);
+void uart_8250_restore(struct uart_8250 *uart, const struct uart_8250_regs *in);
+
 extern const struct bus_device_ops uart_8250_ops;
 
 #endif

@@ -1,0 +1,64 @@
+/* agentvm_vm_snapshot() and agentvm_vm_restore(): the public face of vmm/snapshot.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#include "agentvm.h"
+#include "api/config.h"
+#include "api/vm.h"
+#include "util/error.h"
+#include "vmm/machine.h"
+#include "vmm/snapshot.h"
+
+#define SNAPSHOT_FLAGS (AGENTVM_SNAPSHOT_STOP | AGENTVM_SNAPSHOT_COMPRESS)
+
+int agentvm_vm_snapshot(agentvm_vm *vm, const char *path, uint32_t flags)
+{
+	struct machine *m;
+	int err;
+
+	error_clear();
+	if (!vm || !path || !*path)
+		return error_set(-EINVAL, "agentvm_vm_snapshot: vm or path is NULL or empty");
+	if (flags & ~SNAPSHOT_FLAGS)
+		return error_set(-EINVAL, "agentvm_vm_snapshot: unknown flags 0x%x",
+				 flags & ~SNAPSHOT_FLAGS);
+	m = vm->machine;
+	pthread_mutex_lock(&vm->snapshot_lock);
+	err = machine_pause(m);
+	if (!err) {
+		err = machine_snapshot_save(m, path, flags & AGENTVM_SNAPSHOT_COMPRESS);
+		if (flags & AGENTVM_SNAPSHOT_STOP)
+			machine_request_end(m, MACHINE_END_KILLED, NULL);
+		machine_resume(m);
+	}
+	pthread_mutex_unlock(&vm->snapshot_lock);
+	return err;
+}
+
+int agentvm_vm_restore(const char *path, const agentvm_config *cfg, agentvm_vm **out)
+{
+	agentvm_config *defaults = NULL;
+	struct machine *m;
+	int err;
+
+	error_clear();
+	if (!path || !*path || !out)
+		return error_set(-EINVAL, "agentvm_vm_restore: path or out is NULL or empty");
+	if (!cfg) {
+		err = agentvm_config_new(&defaults);
+		if (err)
+			return err;
+		cfg = defaults;
+	}
+	err = machine_snapshot_restore(path, &cfg->machine, &m);
+	if (!err) {
+		*out = vm_wrap(m, cfg->agent_timeout_ms);
+		if (*out)
+			(*out)->restored = true;
+		else
+			err = error_set(-ENOMEM, "out of memory for a VM");
+	}
+	agentvm_config_free(defaults);
+	return err;
+}
