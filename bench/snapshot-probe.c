@@ -1,0 +1,133 @@
+/*
+ * snapshot-probe KERNEL INITRD DIR CLONES: what snapshots cost and save,
+ * measured through the library in one process. Boots a 256 MiB template
+ * from the agent's initramfs, runs `echo hi`, snapshots it raw and
+ * compressed into DIR (time, file size, disk blocks), then holds CLONES
+ * VMs restored from the raw snapshot, and after them CLONES cold-booted
+ * VMs, each having run `echo hi`, and reports this process's proportional
+ * set size (PSS) with each set alive. One "key value" line per figure;
+ * bench/snapshot.py runs it and reports.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "agentvm.h"
+
+#define MEMORY_MIB 256
+#define MAX_VMS 64
+
+static const char *kernel, *initrd;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "snapshot-probe: %s: %s\n", what, agentvm_last_error());
+	exit(1);
+}
+
+/* This process's PSS in KiB: what it costs the host, shared pages divided among their users. */
+static long pss_kib(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	long kib = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pss: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+static void echo_hi(agentvm_vm *vm)
+{
+	const char *argv[] = { "echo", "hi", NULL };
+	agentvm_exec_options o;
+	agentvm_exec_result *r;
+
+	agentvm_exec_options_init(&o);
+	o.argv = argv;
+	if (agentvm_vm_exec(vm, &o, &r) || r->exit_code != 0)
+		fail("echo hi");
+	agentvm_exec_result_free(r);
+}
+
+static agentvm_vm *boot(void)
+{
+	agentvm_config *cfg;
+	agentvm_vm *vm;
+
+	if (agentvm_config_new(&cfg) || agentvm_config_set_kernel(cfg, kernel) ||
+	    agentvm_config_set_initrd(cfg, initrd) || agentvm_config_set_memory_mib(cfg, MEMORY_MIB) ||
+	    agentvm_vm_new(cfg, &vm) || agentvm_vm_start(vm))
+		fail("booting a VM");
+	agentvm_config_free(cfg);
+	echo_hi(vm);
+	return vm;
+}
+
+static void snapshot(agentvm_vm *vm, const char *path, uint32_t flags, const char *name)
+{
+	struct stat st;
+	double t0 = now_us();
+
+	if (agentvm_vm_snapshot(vm, path, flags))
+		fail("snapshot");
+	printf("%s_us %.0f\n", name, now_us() - t0);
+	if (stat(path, &st) < 0)
+		fail("stat of the snapshot");
+	printf("%s_size %lld\n%s_allocated %lld\n", name, (long long)st.st_size, name,
+	       (long long)st.st_blocks * 512);
+}
+
+int main(int argc, char **argv)
+{
+	agentvm_vm *vms[MAX_VMS], *template;
+	char raw[4096], compressed[4096];
+	long clones, base;
+
+	if (argc != 5 || (clones = strtol(argv[4], NULL, 10)) < 1 || clones > MAX_VMS) {
+		fprintf(stderr, "usage: snapshot-probe KERNEL INITRD DIR CLONES (1..%d)\n", MAX_VMS);
+		return 2;
+	}
+	kernel = argv[1];
+	initrd = argv[2];
+	snprintf(raw, sizeof(raw), "%s/raw.snap", argv[3]);
+	snprintf(compressed, sizeof(compressed), "%s/compressed.snap", argv[3]);
+	base = pss_kib();
+	template = boot();
+	printf("template_pss_kib %ld\n", pss_kib() - base);
+	snapshot(template, raw, 0, "snapshot_raw");
+	snapshot(template, compressed, AGENTVM_SNAPSHOT_COMPRESS, "snapshot_compressed");
+	agentvm_vm_free(template);
+
+	base = pss_kib();
+	for (long i = 0; i < clones; i++) {
+		if (agentvm_vm_restore(raw, NULL, &vms[i]) || agentvm_vm_start(vms[i]))
+			fail("restoring a clone");
+		echo_hi(vms[i]);
+	}
+	printf("clones_pss_kib %ld\n", pss_kib() - base);
+	for (long i = 0; i < clones; i++)
+		agentvm_vm_free(vms[i]);
+
+	base = pss_kib();
+	for (long i = 0; i < clones; i++)
+		vms[i] = boot();
+	printf("cold_pss_kib %ld\n", pss_kib() - base);
+	for (long i = 0; i < clones; i++)
+		agentvm_vm_free(vms[i]);
+	return 0;
+}
