@@ -13,6 +13,8 @@
 #include "log.h"
 
 #define NEW_ROOT "/newroot"
+#define LOWER "/lower"       /* agentvm.overlay=1: the disk, read-only */
+#define WRITABLE "/writable" /* ... and the tmpfs holding the overlay's changes */
 
 /* Mounts that PID 1 made in the initramfs and the new root needs too. */
 static const char *const moved[] = { "/dev", "/proc", "/sys", "/tmp" };
@@ -69,9 +71,30 @@ static int fail(const char *step, const char *what)
 	return err;
 }
 
+/*
+ * The disk read-only under a tmpfs the guest writes to: many VMs share one
+ * image without changing it, and the writes live in guest memory, so a
+ * snapshot keeps them and each clone of it writes its own.
+ */
+static int mount_overlay(const char *dev, const char *type)
+{
+	if (mkdir(LOWER, 0755) < 0 && errno != EEXIST)
+		return fail("mkdir", LOWER);
+	if (mount(dev, LOWER, type, MS_RDONLY, NULL) < 0)
+		return fail("mount", dev);
+	if ((mkdir(WRITABLE, 0755) < 0 && errno != EEXIST) ||
+	    mount("overlay-upper", WRITABLE, "tmpfs", 0, "mode=0755") < 0 ||
+	    mkdir(WRITABLE "/upper", 0755) < 0 || mkdir(WRITABLE "/work", 0755) < 0)
+		return fail("make", WRITABLE);
+	if (mount("overlay", NEW_ROOT, "overlay", 0,
+		  "lowerdir=" LOWER ",upperdir=" WRITABLE "/upper,workdir=" WRITABLE "/work") < 0)
+		return fail("mount the overlay on", dev);
+	return 0;
+}
+
 int root_switch(void)
 {
-	char cmdline[4096], dev[256], type[64] = "ext4";
+	char cmdline[4096], dev[256], type[64] = "ext4", flag[8];
 	char target[64];
 	int err = read_cmdline(cmdline, sizeof(cmdline));
 
@@ -79,10 +102,15 @@ int root_switch(void)
 		return err;
 	cmdline_get(cmdline, "agentvm.rootfstype", type, sizeof(type));
 	mkdir(NEW_ROOT, 0755);
+	if (cmdline_get(cmdline, "agentvm.overlay", flag, sizeof(flag)) && strcmp(flag, "1") == 0)
+		err = mount_overlay(dev, type);
 	/* A read-only disk refuses to mount read-write: fall back as the kernel does for root=. */
-	if (mount(dev, NEW_ROOT, type, 0, NULL) < 0 &&
-	    ((errno != EROFS && errno != EACCES) || mount(dev, NEW_ROOT, type, MS_RDONLY, NULL) < 0))
-		return fail("mount", dev);
+	else if (mount(dev, NEW_ROOT, type, 0, NULL) < 0 &&
+		 ((errno != EROFS && errno != EACCES) ||
+		  mount(dev, NEW_ROOT, type, MS_RDONLY, NULL) < 0))
+		err = fail("mount", dev);
+	if (err)
+		return err;
 	for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
 		snprintf(target, sizeof(target), NEW_ROOT "%s", moved[i]);
 		mkdir(target, 0755);

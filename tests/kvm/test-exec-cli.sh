@@ -100,6 +100,30 @@ check "--restore of a damaged file exits 125" 125 "" "not an agentvm snapshot" \
 check "--restore with --memory exits 125" 125 "" "come from the snapshot" \
 	"$exe" --restore "$snap" --memory 512 -- true
 
+# A read-only root disk under a guest tmpfs overlay (agentvm.overlay=1): clones of one
+# snapshot each write their own layer, and the image shared by all of them never changes.
+rootfs=$(dirname "$0")/../../guest/rootfs
+printf '#!/bin/sh\n' >"$scratch/unused-init" # the agent stays PID 1; the disk needs no init
+if "$rootfs/busybox-tree.sh" "$scratch/tree" "$scratch/unused-init" "${AGENTVM_TEST_BUSYBOX:?}" >/dev/null &&
+	echo "from the disk" >"$scratch/tree/hello.txt" &&
+	"$rootfs/mkrootfs.sh" "$scratch/root.img" 16 "$scratch/tree" >/dev/null; then
+	image_sum=$(sha256sum <"$scratch/root.img")
+	check "overlay root: the disk's files, writable in the guest" 0 "^from the disk$" "" \
+		"${run[@]}" --disk "$scratch/root.img,ro" --cmdline "agentvm.root=/dev/vda agentvm.overlay=1" \
+		--snapshot-out "$scratch/overlay.snap" -- sh -c 'echo template >/state; cat /hello.txt'
+	check "overlay root: a clone writes its own layer" 0 "^template clone-a$" "" \
+		"$exe" --restore "$scratch/overlay.snap" -- sh -c 'echo clone-a >>/state; echo $(cat /state)'
+	check "overlay root: another clone sees only the snapshot's" 0 "^template$" "" \
+		"$exe" --restore "$scratch/overlay.snap" -- sh -c 'cat /state' # no applet links on the disk
+	if [[ $(sha256sum <"$scratch/root.img") == "$image_sum" ]]; then
+		pass "overlay root: the shared image is unchanged"
+	else
+		echo "FAIL overlay root: the image changed"; failed=$((failed + 1))
+	fi
+else
+	echo "FAIL overlay root: cannot build the root image"; failed=$((failed + 1))
+fi
+
 # Nothing left behind: no process, no temporary file, no socket of ours.
 leftovers=$(pgrep -f "$exe" || true)
 if [[ -z $leftovers ]]; then
