@@ -2,14 +2,23 @@
 #include "kvm/memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "util/error.h"
 
+#define PAGE_4K 4096ULL
 #define PAGE_MASK_4K 0xfffULL
+/* /proc/self/pagemap: one little-endian u64 per virtual page of the host. */
+#define PAGEMAP_PRESENT (1ULL << 63)
+#define PAGEMAP_SWAPPED (1ULL << 62)
+/* Entries read per pread: 512 KiB, 256 MiB of RAM with 4 KiB host pages. */
+#define PAGEMAP_BATCH 65536
 
 static int layout_check(const struct memory_region *layout, unsigned int nregions)
 {
@@ -69,7 +78,7 @@ int guest_memory_create(struct guest_memory *mem, const struct memory_region *la
 	uint64_t total;
 	int err;
 
-	mem->fd = -1;
+	mem->fd = mem->file_fd = -1;
 	err = layout_total(layout, nregions, &total);
 	if (err)
 		return err;
@@ -94,10 +103,19 @@ int guest_memory_map_private(struct guest_memory *mem, const struct memory_regio
 	uint64_t total;
 	int err;
 
-	mem->fd = -1;
+	mem->fd = mem->file_fd = -1;
 	err = layout_total(layout, nregions, &total);
-	if (!err)
-		err = memory_map(mem, layout, nregions, total, fd, offset, MAP_PRIVATE);
+	if (err)
+		return err;
+	mem->file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (mem->file_fd < 0)
+		return error_set_errno(-errno, "cannot duplicate the guest memory's file descriptor %d", fd);
+	mem->file_offset = offset;
+	err = memory_map(mem, layout, nregions, total, fd, offset, MAP_PRIVATE);
+	if (err) {
+		close(mem->file_fd);
+		mem->file_fd = -1;
+	}
 	return err;
 }
 
@@ -107,9 +125,121 @@ void guest_memory_destroy(struct guest_memory *mem)
 		munmap(mem->host, mem->size);
 	if (mem->fd >= 0)
 		close(mem->fd);
+	if (mem->file_fd >= 0)
+		close(mem->file_fd);
 	mem->host = NULL;
-	mem->fd = -1;
+	mem->fd = mem->file_fd = -1;
 	mem->nregions = 0;
+}
+
+/* ---- Pages that may hold data ---- */
+
+/* Set bits [first, end) of bitmap: whole bytes at once, RAM can be millions of pages. */
+static void bits_set(uint8_t *bitmap, uint64_t first, uint64_t end)
+{
+	for (; first < end && first % 8; first++)
+		bitmap[first / 8] |= (uint8_t)(1u << (first % 8));
+	if (end - first >= 8) {
+		memset(bitmap + first / 8, 0xff, (size_t)((end - first) / 8));
+		first += (end - first) & ~7ULL;
+	}
+	for (; first < end; first++)
+		bitmap[first / 8] |= (uint8_t)(1u << (first % 8));
+}
+
+/* Set the bits of the pages of fd's [offset, offset + size) that hold data; holes stay clear. */
+static int file_data_pages(int fd, uint64_t offset, uint64_t size, uint8_t *bitmap)
+{
+	uint64_t end = offset + size;
+	off_t data, hole;
+
+	for (uint64_t pos = offset; pos < end; pos = (uint64_t)hole) {
+		data = lseek(fd, (off_t)pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			return 0;
+		hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return error_set_errno(-errno, "cannot find the holes of the guest memory's file");
+		if ((uint64_t)data >= end)
+			return 0;
+		/* A page with any data in it may hold data: the extent is rounded out to whole pages. */
+		bits_set(bitmap, ((uint64_t)data - offset) / PAGE_4K,
+			 (((uint64_t)hole < end ? (uint64_t)hole : end) - offset + PAGE_MASK_4K) / PAGE_4K);
+	}
+	return 0;
+}
+
+static bool pread_full(int fd, void *buf, size_t len, uint64_t offset)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		done += (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * Set the bits of the pages of a private mapping that have a page table
+ * entry in this process, present or swapped out; false if pagemap cannot be
+ * read (or there is no memory to read it into). A page the guest wrote (or
+ * KVM for it) is a private anonymous copy, which keeps its entry, in RAM or
+ * in swap, for as long as it is mapped. A page nobody wrote has no entry, or
+ * one that maps the file's own page because it was read, and reads as the
+ * file does: zero where the file has a hole. Pages only read are set too,
+ * which costs little: they are resident already.
+ */
+static bool written_pages(const struct guest_memory *mem, uint8_t *bitmap)
+{
+	uint64_t host_page = (uint64_t)sysconf(_SC_PAGESIZE), per = host_page / PAGE_4K;
+	uint64_t pages = mem->size / PAGE_4K, entries = (pages + per - 1) / per;
+	uint64_t first = (uintptr_t)mem->host / host_page;
+	uint64_t *batch = malloc(PAGEMAP_BATCH * sizeof(*batch));
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	bool ok = batch && fd >= 0;
+
+	for (uint64_t at = 0; ok && at < entries; at += PAGEMAP_BATCH) {
+		uint64_t n = entries - at < PAGEMAP_BATCH ? entries - at : PAGEMAP_BATCH;
+
+		ok = pread_full(fd, batch, n * sizeof(*batch), (first + at) * sizeof(*batch));
+		for (uint64_t i = 0; ok && i < n; i++)
+			if (batch[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED))
+				bits_set(bitmap, (at + i) * per,
+					 (at + i + 1) * per < pages ? (at + i + 1) * per : pages);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(batch);
+	return ok;
+}
+
+int guest_memory_data_pages(const struct guest_memory *mem, uint8_t **out)
+{
+	uint64_t pages = mem->size / PAGE_4K;
+	uint8_t *bitmap = calloc(1, (size_t)((pages + 7) / 8));
+	int err;
+
+	if (!bitmap)
+		return error_set(-ENOMEM, "out of memory for a bitmap of %llu guest pages",
+				 (unsigned long long)pages);
+	if (mem->fd >= 0) {
+		err = file_data_pages(mem->fd, 0, mem->size, bitmap);
+	} else {
+		err = file_data_pages(mem->file_fd, mem->file_offset, mem->size, bitmap);
+		/* Without pagemap any page may have been written: correct, only slower. */
+		if (!err && !written_pages(mem, bitmap))
+			bits_set(bitmap, 0, pages);
+	}
+	if (err) {
+		free(bitmap);
+		return err;
+	}
+	*out = bitmap;
+	return 0;
 }
 
 void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)

@@ -3,7 +3,8 @@
  * once into the VMM and presented to the guest as up to a few physical ranges
  * (x86 leaves a hole below 4 GiB for devices). A memfd rather than anonymous
  * memory so that a snapshot finds the never-touched pages (SEEK_HOLE) without
- * reading them.
+ * reading them; in a copy-on-write mapping they are the file's holes that the
+ * guest never wrote.
  */
 #ifndef AGENTVM_KVM_MEMORY_H
 #define AGENTVM_KVM_MEMORY_H
@@ -20,7 +21,9 @@ struct memory_region {
 };
 
 struct guest_memory {
-	int fd;
+	int fd;               /* guest_memory_create()'s memfd, else -1 */
+	int file_fd;          /* guest_memory_map_private()'s copy of the file's fd, else -1 */
+	uint64_t file_offset; /* where RAM starts in that file */
 	uint8_t *host;
 	uint64_t size;
 	unsigned int nregions;
@@ -37,12 +40,25 @@ int guest_memory_create(struct guest_memory *mem, const struct memory_region *la
  * RAM that starts as a copy of `fd` from `offset` (a snapshot's memory):
  * mapped MAP_PRIVATE, so pages are read from the file when the guest first
  * touches them, stay shared with every other VM mapping the same file until
- * written, and writes never reach the file. mem->fd stays -1; the mapping
- * keeps the file open.
+ * written, and writes never reach the file. mem->fd stays -1; mem->file_fd is
+ * a close-on-exec duplicate of fd (sharing its file position), kept for
+ * guest_memory_data_pages(). The caller may close fd.
  */
 int guest_memory_map_private(struct guest_memory *mem, const struct memory_region *layout,
 			     unsigned int nregions, int fd, uint64_t offset);
 void guest_memory_destroy(struct guest_memory *mem);
+
+/*
+ * Which 4 KiB pages of RAM may hold data, so that a snapshot reads no other:
+ * reading a page where the RAM's file has a hole would allocate it, in the
+ * memfd or in the snapshot file every clone shares. *out is a malloc'd
+ * bitmap, one bit per page of mem->host[0, mem->size) (bit i % 8 of byte i / 8
+ * for page i), set where the page may hold data (it may still be zero), clear
+ * where it reads as zero. The RAM must not change meanwhile (the vCPUs are
+ * paused); the file position of mem->fd or mem->file_fd moves. -ENOMEM, or
+ * the errno of finding the file's holes; *out is set only on success.
+ */
+int guest_memory_data_pages(const struct guest_memory *mem, uint8_t **out);
 
 /*
  * Host pointer for [gpa, gpa+len) if that range lies wholly inside one RAM

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #define ZLIB_CONST  /* next_in points at const RAM */
 #include "snapshot/memory_image.h"
 
@@ -62,49 +61,59 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
-/* Runs of non-zero pages in ascending order, reading none of ram_fd's holes. */
+/* ---- Page bitmaps: bit page % 8 of byte page / 8 ---- */
+
+static bool page_bit(const uint8_t *bitmap, uint64_t page)
+{
+	return bitmap[page / 8] >> (page % 8) & 1;
+}
+
+/* The first page of [page, end) whose bit is `set`, or `end` if there is none. */
+static uint64_t bitmap_find(const uint8_t *bitmap, uint64_t page, uint64_t end, bool set)
+{
+	const uint8_t none = set ? 0x00 : 0xff; /* a byte none of whose pages is wanted */
+
+	while (page < end) {
+		if (page % 8 == 0 && bitmap[page / 8] == none)
+			page += 8;
+		else if (page_bit(bitmap, page) == set)
+			return page;
+		else
+			page++;
+	}
+	return end;
+}
+
+/* Runs of non-zero pages in ascending order, reading no page data_pages leaves out. */
 struct page_scan {
 	const uint8_t *ram;
 	uint64_t size;
-	int ram_fd;
+	const uint8_t *data_pages;
 	uint64_t pos;      /* the next byte to look at */
-	uint64_t data_end; /* [pos, data_end) may hold data; past it, ask ram_fd */
+	uint64_t data_end; /* [pos, data_end) may hold data; past it, ask data_pages */
 };
 
-/* Move to the next range of ram_fd that holds data: 1, 0 when there is none, or -errno. */
-static int next_extent(struct page_scan *s)
+/* Move to the next run of pages that may hold data; false when there is none. */
+static bool next_extent(struct page_scan *s)
 {
-	off_t data, hole = 0;
+	uint64_t pages = s->size / PAGE;
+	uint64_t first = bitmap_find(s->data_pages, s->pos / PAGE, pages, true);
 
-	if (s->ram_fd < 0) {
-		s->data_end = s->size;
-		return 1;
-	}
-	data = lseek(s->ram_fd, (off_t)s->pos, SEEK_DATA);
-	if (data < 0 && errno == ENXIO)
-		return 0;
-	if (data >= 0)
-		hole = lseek(s->ram_fd, data, SEEK_HOLE);
-	if (data < 0 || hole < 0)
-		return error_set_errno(-errno, "cannot find the guest memory's data");
-	/* A tmpfs hole is whole host pages; all this assumes is that they are whole pages of ours. */
-	s->pos = (uint64_t)data & ~PAGE_MASK;
-	s->data_end = ((uint64_t)hole + PAGE_MASK) & ~PAGE_MASK;
-	if (s->data_end > s->size)
-		s->data_end = s->size;
-	return s->pos < s->size;
+	s->pos = first * PAGE;
+	s->data_end = bitmap_find(s->data_pages, first, pages, false) * PAGE;
+	return first < pages;
 }
 
-/* The next run of non-zero pages, at most RUN_MAX: 1 with [*start, *start + *len), 0 after the last, or -errno. */
-static int next_run(struct page_scan *s, uint64_t *start, uint64_t *len)
+/*
+ * The next run of non-zero pages, at most RUN_MAX: true with
+ * [*start, *start + *len), false after the last.
+ */
+static bool next_run(struct page_scan *s, uint64_t *start, uint64_t *len)
 {
-	int more;
-
 	while (s->pos < s->size) {
 		if (s->pos >= s->data_end) {
-			more = next_extent(s);
-			if (more <= 0)
-				return more;
+			if (!next_extent(s))
+				return false;
 		} else if (page_is_zero(s->ram + s->pos)) {
 			s->pos += PAGE;
 		} else {
@@ -114,10 +123,10 @@ static int next_run(struct page_scan *s, uint64_t *start, uint64_t *len)
 			while (s->pos < s->data_end && s->pos - *start < RUN_MAX &&
 			       !page_is_zero(s->ram + s->pos));
 			*len = s->pos - *start;
-			return 1;
+			return true;
 		}
 	}
-	return 0;
+	return false;
 }
 
 /* ---- File I/O ---- */
@@ -162,12 +171,12 @@ static int read_exact(int fd, uint8_t *p, size_t len, uint64_t offset)
 static int write_raw(int fd, uint64_t offset, struct page_scan *scan, uint64_t *stored)
 {
 	uint64_t start, len;
-	int more = 0, err = 0;
+	int err = 0;
 
-	while (!err && (more = next_run(scan, &start, &len)) > 0)
+	while (!err && next_run(scan, &start, &len))
 		err = write_all(fd, scan->ram + start, (size_t)len, offset + start);
-	if (err || more < 0)
-		return err ? err : more;
+	if (err)
+		return err;
 	if (ftruncate(fd, (off_t)(offset + scan->size)) < 0)
 		return error_set_errno(-errno, "cannot size the snapshot's memory section");
 	*stored = scan->size;
@@ -209,18 +218,16 @@ static int deflate_run(struct deflater *d, int flush)
 static int deflate_pages(struct deflater *d, struct page_scan *scan, uint8_t *bitmap)
 {
 	uint64_t start, len;
-	int more = 0, err = 0;
+	int err = 0;
 
-	while (!err && (more = next_run(scan, &start, &len)) > 0) {
+	while (!err && next_run(scan, &start, &len)) {
 		for (uint64_t page = start / PAGE; page < (start + len) / PAGE; page++)
 			bitmap[page / 8] |= (uint8_t)(1u << (page % 8));
 		d->z.next_in = scan->ram + start;
 		d->z.avail_in = (uInt)len;
 		err = deflate_run(d, Z_NO_FLUSH);
 	}
-	if (err || more < 0)
-		return err ? err : more;
-	return deflate_run(d, Z_FINISH);
+	return err ? err : deflate_run(d, Z_FINISH);
 }
 
 /* The stream first, then the head before it: the bitmap is known only at the end. */
@@ -259,9 +266,11 @@ out:
 }
 
 int snapshot_memory_write(int fd, uint64_t offset, const uint8_t *ram, uint64_t size,
-			  int ram_fd, bool compress, uint64_t *stored)
+			  const uint8_t *data_pages, bool compress, uint64_t *stored)
 {
-	struct page_scan scan = { .ram = ram, .size = size, .ram_fd = ram_fd };
+	/* Without a bitmap, all of RAM is one extent that may hold data. */
+	struct page_scan scan = { .ram = ram, .size = size, .data_pages = data_pages,
+				  .data_end = data_pages ? 0 : size };
 	int err = ram_size_check(size);
 
 	if (err)
@@ -351,29 +360,15 @@ static int inflate_finish(struct inflater *f)
 	return err;
 }
 
-static bool page_stored(const uint8_t *bitmap, uint64_t page)
-{
-	return bitmap[page / 8] >> (page % 8) & 1;
-}
-
 /* Inflate each run of stored pages straight into its place in ram. */
 static int inflate_pages(struct inflater *f, const uint8_t *bitmap, uint64_t pages, uint8_t *ram)
 {
 	uint64_t page = 0, end;
 	int err = 0;
 
-	while (!err && page < pages) {
-		if (page % 8 == 0 && bitmap[page / 8] == 0) {
-			page += 8;
-			continue;
-		}
-		if (!page_stored(bitmap, page)) {
-			page++;
-			continue;
-		}
-		end = page + 1;
-		while (end < pages && page_stored(bitmap, end) && (end - page) * PAGE < RUN_MAX)
-			end++;
+	while (!err && (page = bitmap_find(bitmap, page, pages, true)) < pages) {
+		end = page + RUN_MAX / PAGE < pages ? page + RUN_MAX / PAGE : pages;
+		end = bitmap_find(bitmap, page, end, false);
 		err = inflate_exact(f, ram + page * PAGE, (size_t)((end - page) * PAGE));
 		page = end;
 	}

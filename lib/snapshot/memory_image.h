@@ -20,14 +20,16 @@
  * Write `size` bytes of RAM (a multiple of SNAPSHOT_PAGE_SIZE, at most
  * SNAPSHOT_MAX_MEMORY) as the memory section at `offset` (page-aligned) of
  * fd, which must be a regular file the section ends: anything at or past
- * `offset` is truncated first. When ram is a shared mapping of the memfd
- * ram_fd (file offset 0 = ram[0]), the memfd's holes are skipped without
- * reading them, which would allocate the pages; pass -1 for any other RAM.
- * *stored is the section's length in the file (== size when raw). The RAM
- * must not change meanwhile (the vCPUs are paused).
+ * `offset` is truncated first. data_pages, one bit per page of ram (bit
+ * i % 8 of byte i / 8 for page i), says which pages may hold data: pages
+ * whose bit is clear are zero and are never read, since reading them may
+ * allocate them (guest_memory_data_pages() makes it); set ones are still
+ * checked for zeroes. NULL reads every page. *stored is the section's length
+ * in the file (== size when raw). The RAM must not change meanwhile (the
+ * vCPUs are paused).
  */
 int snapshot_memory_write(int fd, uint64_t offset, const uint8_t *ram, uint64_t size,
-			  int ram_fd, bool compress, uint64_t *stored);
+			  const uint8_t *data_pages, bool compress, uint64_t *stored);
 
 /*
  * Inflate the compressed section of `stored` bytes at `offset` of fd into

@@ -158,7 +158,7 @@ int machine_build(const struct machine_config *cfg, const struct snapshot_ram *r
 	if (!m)
 		return error_set(-ENOMEM, "out of memory for a VM");
 	m->kvm.sys_fd = m->kvm.vm_fd = -1;
-	m->memory.fd = -1;
+	m->memory.fd = m->memory.file_fd = -1;
 	m->console.fd = -1;
 	m->stopping_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	m->nvcpus = cfg->vcpus;

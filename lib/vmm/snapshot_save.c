@@ -111,7 +111,7 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
 /* Header last: a file cut short by a crash has no valid header, so it is refused. */
 static int write_file(struct machine *m, int fd, const struct snapshot_writer *w, bool compress)
 {
-	uint8_t *page = calloc(1, SNAPSHOT_HEADER_SIZE);
+	uint8_t *page = calloc(1, SNAPSHOT_HEADER_SIZE), *data_pages = NULL;
 	struct snapshot_header h = {
 		.version = SNAPSHOT_FORMAT_VERSION,
 		.arch = SNAPSHOT_ARCH_HOST,
@@ -130,13 +130,20 @@ static int write_file(struct machine *m, int fd, const struct snapshot_writer *w
 	err = arch_cpu_features(m, h.cpu_features);
 	if (!err)
 		err = pwrite_all(fd, w->buf, w->len, h.state_offset);
+	/*
+	 * Pages never written are not even read: that would allocate them in
+	 * RAM's file (its memfd, or the snapshot file every clone of it maps).
+	 */
+	if (!err)
+		err = guest_memory_data_pages(&m->memory, &data_pages);
 	if (!err)
 		err = snapshot_memory_write(fd, h.memory_offset, m->memory.host, m->memory.size,
-					    m->memory.fd, compress, &h.memory_stored);
+					    data_pages, compress, &h.memory_stored);
 	if (!err) {
 		snapshot_header_encode(&h, page);
 		err = pwrite_all(fd, page, SNAPSHOT_HEADER_SIZE, 0);
 	}
+	free(data_pages);
 	free(page);
 	return err;
 }

@@ -24,7 +24,8 @@
  * inside the state buffer and found again with their exact bytes; inflate
  * returns 0 or -EBADMSG and never writes a page its bitmap leaves out; RAM
  * it inflated survives a compressed and a raw write (from a memfd with
- * holes) and reads back unchanged.
+ * holes, then from a copy-on-write mapping of the raw section, whose holes
+ * stay unallocated) and reads back unchanged.
  */
 #define _GNU_SOURCE
 #include "fuzz-common.h"
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -225,41 +227,85 @@ static int page_in_bitmap(const struct file *f, const struct snapshot_header *h,
 	return at < f->size && f->bytes[at] >> (p % 8) & 1;
 }
 
-/*
- * RAM that inflated fine must survive a compressed and a raw write and come
- * back unchanged. It is written from a memfd that holds only its non-zero
- * pages, as guest RAM does, so that the holes are skipped via SEEK_DATA.
- */
-static void round_trip(uint8_t *ram, uint64_t size)
+static bool page_nonzero(const uint8_t *page)
 {
-	static int ram_fd = -1, out_fd = -1;
-	static uint8_t *shared;
+	return page[0] || memcmp(page, page + 1, PAGE - 1);
+}
+
+static uint64_t blocks(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		abort();
+	return (uint64_t)st.st_blocks;
+}
+
+/* Write RAM as a compressed section at 0 of fd and inflate it back: it must come back unchanged. */
+static void compressed_round_trip(int fd, const uint8_t *from, const uint8_t *data_pages,
+				  const uint8_t *ram, uint64_t size)
+{
 	uint8_t *back = calloc(1, size);
 	uint64_t stored;
 
-	if (ram_fd < 0) {
-		ram_fd = memfd("fuzz-snapshot-ram");
+	if (snapshot_memory_write(fd, 0, from, size, data_pages, true, &stored) ||
+	    snapshot_memory_inflate(fd, 0, stored, back, size) || memcmp(back, ram, size))
+		__builtin_trap();
+	free(back);
+}
+
+/*
+ * RAM that inflated fine must survive a compressed and a raw write and come
+ * back unchanged. It is written from guest RAM (a memfd) that holds only its
+ * non-zero pages, as a VM's does, whose data pages must include every
+ * non-zero one; then from a clone, RAM that maps the raw section
+ * copy-on-write as a restored VM's does, which must not read the section's
+ * holes (that would allocate them in the file).
+ */
+static void round_trip(uint8_t *ram, uint64_t size)
+{
+	static struct guest_memory mem;
+	static int out_fd = -1, again_fd = -1;
+	const struct memory_region layout = { .gpa = 0, .size = size };
+	struct guest_memory clone;
+	uint8_t *back = malloc(size), *data_pages;
+	uint64_t stored, out_blocks;
+
+	if (out_fd < 0) {
+		const struct memory_region all = { .gpa = 0, .size = MAX_PAGES * PAGE };
+
 		out_fd = memfd("fuzz-snapshot-out");
-		if (ftruncate(ram_fd, MAX_PAGES * PAGE) < 0)
-			abort();
-		shared = mmap(NULL, MAX_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
-		if (shared == MAP_FAILED)
+		again_fd = memfd("fuzz-snapshot-again");
+		if (guest_memory_create(&mem, &all, 1))
 			abort();
 	}
-	if (ftruncate(ram_fd, 0) < 0 || ftruncate(ram_fd, (off_t)size) < 0)
+	if (ftruncate(mem.fd, 0) < 0 || ftruncate(mem.fd, MAX_PAGES * PAGE) < 0)
 		abort();
 	for (uint64_t at = 0; at < size; at += PAGE)
-		if (ram[at] || memcmp(ram + at, ram + at + 1, PAGE - 1))
-			memcpy(shared + at, ram + at, PAGE);
-
-	if (snapshot_memory_write(out_fd, 0, shared, size, ram_fd, true, &stored) ||
-	    snapshot_memory_inflate(out_fd, 0, stored, back, size) || memcmp(back, ram, size))
+		if (page_nonzero(ram + at))
+			memcpy(mem.host + at, ram + at, PAGE);
+	if (guest_memory_data_pages(&mem, &data_pages))
 		__builtin_trap();
-	memset(back, 0, size);
-	if (snapshot_memory_write(out_fd, 0, shared, size, ram_fd, false, &stored) ||
+	for (uint64_t p = 0; p < size / PAGE; p++)
+		if (!(data_pages[p / 8] >> (p % 8) & 1) && page_nonzero(ram + p * PAGE))
+			__builtin_trap();
+
+	compressed_round_trip(out_fd, mem.host, data_pages, ram, size);
+	if (snapshot_memory_write(out_fd, 0, mem.host, size, data_pages, false, &stored) ||
 	    stored != size || pread(out_fd, back, size, 0) != (ssize_t)size ||
 	    memcmp(back, ram, size))
 		__builtin_trap();
+	free(data_pages);
+
+	out_blocks = blocks(out_fd);
+	if (guest_memory_map_private(&clone, &layout, 1, out_fd, 0) ||
+	    guest_memory_data_pages(&clone, &data_pages))
+		__builtin_trap();
+	compressed_round_trip(again_fd, clone.host, data_pages, ram, size);
+	if (blocks(out_fd) != out_blocks)
+		__builtin_trap();
+	free(data_pages);
+	guest_memory_destroy(&clone);
 	free(back);
 }
 

@@ -4,8 +4,10 @@
  * round trip and bad framing is refused without reading past the buffer
  * (parsed buffers are exact-size heap copies, so an overread is an
  * AddressSanitizer report); memory sections round trip byte for byte from a
- * real memfd into real files, raw ones keep zero pages as holes, and
- * corrupted compressed ones are refused.
+ * real memfd into real files, raw ones keep zero pages as holes, pages RAM's
+ * file does not hold are never read (from a memfd or from a copy-on-write
+ * mapping of a raw section, as a restored VM's), and corrupted compressed
+ * ones are refused.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <zlib.h>
 #include <cmocka.h>
 
+#include "kvm/memory.h"
 #include "snapshot/format.h"
 #include "snapshot/memory_image.h"
 #include "util/error.h"
@@ -589,14 +592,15 @@ static void writer_size_limit(void **state)
 #define RAM_PAGES 1536 /* 6 MiB: room for a run longer than the writers' 2 MiB batches */
 #define RAM_SIZE ((uint64_t)RAM_PAGES * PAGE)
 #define SECTION_AT (3 * PAGE)
+#define HELD_ZERO_PAGE 700 /* a page of zeroes the memfd holds */
 
 struct ram_fixture {
 	char dir[64];
 	char path[96];
-	int fd;      /* the snapshot file */
-	int ram_fd;  /* a memfd, as guest_memory_create() makes */
-	uint8_t *ram;
-	uint8_t *back; /* where sections are inflated and read back */
+	int fd;                  /* the snapshot file */
+	struct guest_memory mem; /* RAM_SIZE in one region: a memfd, as a VM's */
+	uint8_t *ram;            /* mem.host */
+	uint8_t *back;           /* where sections are inflated and read back */
 };
 
 /* Which pages of the fixture's RAM hold data. */
@@ -609,6 +613,7 @@ static bool page_has_data(uint64_t page)
 static int ram_setup(void **state)
 {
 	struct ram_fixture *f = calloc(1, sizeof(*f));
+	const struct memory_region layout = { .gpa = 0, .size = RAM_SIZE };
 	const uint8_t zero_page[PAGE] = { 0 };
 
 	assert_non_null(f);
@@ -617,11 +622,8 @@ static int ram_setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/snap", f->dir);
 	f->fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(f->fd >= 0);
-	f->ram_fd = memfd_create("test-ram", MFD_CLOEXEC);
-	assert_true(f->ram_fd >= 0);
-	assert_int_equal(ftruncate(f->ram_fd, RAM_SIZE), 0);
-	f->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->ram_fd, 0);
-	assert_true(f->ram != MAP_FAILED);
+	assert_int_equal(guest_memory_create(&f->mem, &layout, 1), 0);
+	f->ram = f->mem.host;
 	f->back = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(f->back != MAP_FAILED);
 	for (uint64_t p = 0; p < RAM_PAGES; p++)
@@ -629,7 +631,7 @@ static int ram_setup(void **state)
 			for (size_t i = 0; i < PAGE; i += 97)
 				f->ram[p * PAGE + i] = (uint8_t)(p * 13 + i / 97 + 1);
 	/* A page the memfd holds (written) that is all zeroes: stored as a hole all the same. */
-	assert_int_equal(pwrite(f->ram_fd, zero_page, PAGE, 700 * PAGE), PAGE);
+	assert_int_equal(pwrite(f->mem.fd, zero_page, PAGE, HELD_ZERO_PAGE * PAGE), PAGE);
 	*state = f;
 	return 0;
 }
@@ -638,9 +640,8 @@ static int ram_teardown(void **state)
 {
 	struct ram_fixture *f = *state;
 
-	munmap(f->ram, RAM_SIZE);
+	guest_memory_destroy(&f->mem);
 	munmap(f->back, RAM_SIZE);
-	close(f->ram_fd);
 	close(f->fd);
 	unlink(f->path);
 	rmdir(f->dir);
@@ -648,7 +649,7 @@ static int ram_teardown(void **state)
 	return 0;
 }
 
-static uint64_t memfd_blocks(int fd)
+static uint64_t file_blocks(int fd)
 {
 	struct stat st;
 
@@ -671,10 +672,26 @@ static void assert_ram_equal(const uint8_t *a, const uint8_t *b)
 			fail_msg("page %llu differs", (unsigned long long)p);
 }
 
-static void raw_check(struct ram_fixture *f, int ram_fd)
+/*
+ * guest_memory_data_pages() of mem, which must be exactly the fixture's data
+ * pages and `extra`; the caller frees it.
+ */
+static uint8_t *data_pages_check(const struct guest_memory *mem, uint64_t extra)
 {
-	uint64_t stored = 0, blocks = memfd_blocks(f->ram_fd), data_pages = 0;
-	uint8_t stale[PAGE];
+	uint8_t *bitmap = NULL;
+
+	assert_int_equal(guest_memory_data_pages(mem, &bitmap), 0);
+	for (uint64_t p = 0; p < RAM_PAGES; p++)
+		if ((bitmap[p / 8] >> (p % 8) & 1) != (page_has_data(p) || p == extra))
+			fail_msg("page %llu: data bit is wrong", (unsigned long long)p);
+	return bitmap;
+}
+
+/* Write f's RAM raw at SECTION_AT, skipping the pages its data bitmap leaves out or reading all. */
+static void raw_check(struct ram_fixture *f, bool with_data_pages)
+{
+	uint64_t stored = 0, blocks = file_blocks(f->mem.fd), data_pages = 0;
+	uint8_t stale[PAGE], *bitmap = NULL;
 	struct stat st;
 
 	/* Bytes before the section stay, stale bytes in it and past it go. */
@@ -682,12 +699,15 @@ static void raw_check(struct ram_fixture *f, int ram_fd)
 	for (uint64_t at = 0; at < SECTION_AT + 4 * RAM_SIZE / 3; at += PAGE)
 		assert_int_equal(pwrite(f->fd, stale, PAGE, (off_t)at), PAGE);
 
-	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->ram, RAM_SIZE, ram_fd, false,
+	if (with_data_pages)
+		bitmap = data_pages_check(&f->mem, HELD_ZERO_PAGE);
+	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->ram, RAM_SIZE, bitmap, false,
 					       &stored), 0);
 	assert_int_equal(stored, RAM_SIZE);
 	assert_int_equal(file_size(f->fd), SECTION_AT + RAM_SIZE);
-	if (ram_fd >= 0)
-		assert_int_equal(memfd_blocks(f->ram_fd), blocks);
+	if (with_data_pages)
+		assert_int_equal(file_blocks(f->mem.fd), blocks);
+	free(bitmap);
 
 	assert_int_equal(pread(f->fd, stale, PAGE, SECTION_AT - PAGE), PAGE);
 	assert_int_equal(stale[0], 0x77);
@@ -710,22 +730,24 @@ static void raw_check(struct ram_fixture *f, int ram_fd)
 
 static void memory_raw_from_memfd(void **state)
 {
-	raw_check(*state, ((struct ram_fixture *)*state)->ram_fd);
+	raw_check(*state, true);
 }
 
-static void memory_raw_without_memfd(void **state)
+static void memory_raw_reading_every_page(void **state)
 {
-	raw_check(*state, -1);
+	raw_check(*state, false);
 }
 
-/* Write f's RAM compressed at SECTION_AT; returns the section's length. */
-static uint64_t write_ram_compressed(struct ram_fixture *f, int ram_fd)
+/* Write f's RAM compressed at SECTION_AT, as raw_check(); returns the section's length. */
+static uint64_t write_ram_compressed(struct ram_fixture *f, bool with_data_pages)
 {
 	uint64_t stored = 0;
+	uint8_t *bitmap = with_data_pages ? data_pages_check(&f->mem, HELD_ZERO_PAGE) : NULL;
 
-	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->ram, RAM_SIZE, ram_fd, true,
+	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->ram, RAM_SIZE, bitmap, true,
 					       &stored), 0);
 	assert_int_equal(file_size(f->fd), SECTION_AT + stored);
+	free(bitmap);
 	return stored;
 }
 
@@ -742,11 +764,11 @@ static int inflate_back(struct ram_fixture *f, uint64_t stored)
 static void memory_compressed_round_trip(void **state)
 {
 	struct ram_fixture *f = *state;
-	uint64_t blocks = memfd_blocks(f->ram_fd), stored, count;
+	uint64_t blocks = file_blocks(f->mem.fd), stored, count;
 	uint8_t bitmap[BITMAP_LEN], *again;
 
-	stored = write_ram_compressed(f, f->ram_fd);
-	assert_int_equal(memfd_blocks(f->ram_fd), blocks);
+	stored = write_ram_compressed(f, true);
+	assert_int_equal(file_blocks(f->mem.fd), blocks);
 	assert_true(stored < RAM_SIZE / 2);
 	assert_int_equal(inflate_back(f, stored), 0);
 	assert_ram_equal(f->back, f->ram);
@@ -758,10 +780,10 @@ static void memory_compressed_round_trip(void **state)
 	for (uint64_t p = 0; p < RAM_PAGES; p++)
 		assert_int_equal(bitmap[p / 8] >> (p % 8) & 1, page_has_data(p));
 
-	/* Without the memfd's help the same bytes come out. */
+	/* Reading every page, the same bytes come out. */
 	again = malloc(stored);
 	assert_int_equal(pread(f->fd, again, stored, SECTION_AT), (ssize_t)stored);
-	assert_int_equal(write_ram_compressed(f, -1), stored);
+	assert_int_equal(write_ram_compressed(f, false), stored);
 	assert_int_equal(pread(f->fd, f->back, stored, SECTION_AT), (ssize_t)stored);
 	assert_memory_equal(f->back, again, stored);
 	free(again);
@@ -770,31 +792,106 @@ static void memory_compressed_round_trip(void **state)
 static void memory_all_zero(void **state)
 {
 	struct ram_fixture *f = *state;
-	int ram_fd = memfd_create("test-zero", MFD_CLOEXEC);
-	uint8_t *ram;
+	const struct memory_region layout = { .gpa = 0, .size = RAM_SIZE };
+	struct guest_memory mem;
+	uint8_t *bitmap = NULL;
 	uint64_t stored;
 
-	assert_true(ram_fd >= 0);
-	assert_int_equal(ftruncate(ram_fd, RAM_SIZE), 0);
-	ram = mmap(NULL, RAM_SIZE, PROT_READ, MAP_SHARED, ram_fd, 0);
-	assert_true(ram != MAP_FAILED);
+	assert_int_equal(guest_memory_create(&mem, &layout, 1), 0);
+	assert_int_equal(guest_memory_data_pages(&mem, &bitmap), 0);
+	for (uint64_t i = 0; i < RAM_PAGES / 8; i++)
+		assert_int_equal(bitmap[i], 0);
 
-	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, ram, RAM_SIZE, ram_fd, false,
+	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, mem.host, RAM_SIZE, bitmap, false,
 					       &stored), 0);
 	assert_int_equal(file_size(f->fd), SECTION_AT + RAM_SIZE);
 	assert_int_equal(lseek(f->fd, SECTION_AT, SEEK_DATA), -1);
 	assert_int_equal(errno, ENXIO);
 
-	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, ram, RAM_SIZE, ram_fd, true,
+	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, mem.host, RAM_SIZE, bitmap, true,
 					       &stored), 0);
-	assert_int_equal(memfd_blocks(ram_fd), 0);
+	assert_int_equal(file_blocks(mem.fd), 0);
 	memset(f->back, 0x5a, RAM_SIZE);
 	assert_int_equal(snapshot_memory_inflate(f->fd, SECTION_AT, stored, f->back, RAM_SIZE), 0);
 	/* No page stored, none touched. */
 	assert_int_equal(f->back[0], 0x5a);
 	assert_int_equal(f->back[RAM_SIZE - 1], 0x5a);
-	munmap(ram, RAM_SIZE);
-	close(ram_fd);
+	free(bitmap);
+	guest_memory_destroy(&mem);
+}
+
+/* ---- RAM restored from a raw section ---- */
+
+#define WRITTEN_HOLE 5  /* a hole of the section, written by the clone's guest */
+#define WRITTEN_DATA 11 /* a page the section holds, written by the clone's guest */
+
+/*
+ * A clone: RAM mapped copy-on-write from a raw section of f's RAM in `file`,
+ * whose guest writes a hole and a data page with plain stores (as KVM does
+ * for it: no read fault first, which would map the neighbours). Its data
+ * pages are the section's and the two written ones; a snapshot of it holds
+ * exactly its contents and reads no other page, since reading a hole of a
+ * tmpfs file through the mapping would allocate it in the file.
+ */
+static void clone_check(struct ram_fixture *f, int file)
+{
+	const struct memory_region layout = { .gpa = 0, .size = RAM_SIZE };
+	uint8_t *bitmap = data_pages_check(&f->mem, HELD_ZERO_PAGE), *got = calloc(1, RAM_SIZE);
+	struct guest_memory clone;
+	uint64_t stored, blocks;
+
+	assert_non_null(got);
+	assert_int_equal(snapshot_memory_write(file, SECTION_AT, f->ram, RAM_SIZE, bitmap, false,
+					       &stored), 0);
+	free(bitmap);
+	assert_int_equal(guest_memory_map_private(&clone, &layout, 1, file, SECTION_AT), 0);
+	clone.host[WRITTEN_HOLE * PAGE + 100] = 0x42;
+	clone.host[WRITTEN_DATA * PAGE + 3] = 0x99;
+	/* What the clone's RAM now holds, in f->back. */
+	for (uint64_t p = 0; p < RAM_PAGES; p++)
+		if (page_has_data(p))
+			memcpy(f->back + p * PAGE, f->ram + p * PAGE, PAGE);
+	f->back[WRITTEN_HOLE * PAGE + 100] = 0x42;
+	f->back[WRITTEN_DATA * PAGE + 3] = 0x99;
+	/* After the guest's writes: on tmpfs, writing a hole copies a page the file allocates. */
+	blocks = file_blocks(file);
+
+	bitmap = data_pages_check(&clone, WRITTEN_HOLE);
+	for (int compress = 0; compress < 2; compress++) {
+		assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, clone.host, RAM_SIZE, bitmap,
+						       compress, &stored), 0);
+		memset(got, 0, RAM_SIZE);
+		if (compress)
+			assert_int_equal(snapshot_memory_inflate(f->fd, SECTION_AT, stored, got, RAM_SIZE), 0);
+		else
+			assert_int_equal(pread(f->fd, got, RAM_SIZE, SECTION_AT), (ssize_t)RAM_SIZE);
+		assert_ram_equal(got, f->back);
+	}
+	assert_int_equal(file_blocks(file), blocks);
+	free(bitmap);
+	free(got);
+	guest_memory_destroy(&clone);
+}
+
+static void memory_clone_on_tmpfs(void **state)
+{
+	int file = memfd_create("test-clone-source", MFD_CLOEXEC);
+
+	assert_true(file >= 0);
+	clone_check(*state, file);
+	close(file);
+}
+
+/* On a disk the write to a hole allocates nothing in the file: only the page table tells. */
+static void memory_clone_on_disk(void **state)
+{
+	char path[] = "/var/tmp/test-snapshot-clone-XXXXXX";
+	int file = mkostemp(path, O_CLOEXEC);
+
+	assert_true(file >= 0);
+	unlink(path);
+	clone_check(*state, file);
+	close(file);
 }
 
 static void memory_bad_arguments(void **state)
@@ -802,17 +899,17 @@ static void memory_bad_arguments(void **state)
 	struct ram_fixture *f = *state;
 	uint64_t stored = 99;
 
-	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->ram, 0, -1, false, &stored),
+	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->ram, 0, NULL, false, &stored),
 			 -EINVAL);
-	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->ram, PAGE + 1, -1, true,
+	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->ram, PAGE + 1, NULL, true,
 					       &stored), -EINVAL);
-	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT + 8, f->ram, PAGE, -1, false,
+	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT + 8, f->ram, PAGE, NULL, false,
 					       &stored), -EINVAL);
 	assert_int_equal(stored, 99);
 	assert_int_equal(snapshot_memory_inflate(f->fd, SECTION_AT, 100, f->back, PAGE - 1),
 			 -EINVAL);
 	/* A file descriptor that is not writable. */
-	assert_true(snapshot_memory_write(-1, SECTION_AT, f->ram, PAGE, -1, false, &stored) < 0);
+	assert_true(snapshot_memory_write(-1, SECTION_AT, f->ram, PAGE, NULL, false, &stored) < 0);
 	assert_error_contains("snapshot file");
 }
 
@@ -836,7 +933,7 @@ static void flip_byte(int fd, uint64_t at)
 static void memory_compressed_corrupted(void **state)
 {
 	struct ram_fixture *f = *state;
-	uint64_t stored = write_ram_compressed(f, f->ram_fd);
+	uint64_t stored = write_ram_compressed(f, true);
 	const uint64_t flips[] = { STREAM_AT + 1, STREAM_AT + stored / 3, SECTION_AT + stored - 1 };
 
 	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
@@ -878,7 +975,7 @@ static void forge_bitmap(int fd, uint64_t page)
 static void memory_compressed_lying_bitmap(void **state)
 {
 	struct ram_fixture *f = *state;
-	uint64_t stored = write_ram_compressed(f, f->ram_fd);
+	uint64_t stored = write_ram_compressed(f, true);
 
 	/* One page more than the stream holds: it ends early. */
 	forge_bitmap(f->fd, 5);
@@ -896,7 +993,7 @@ static void memory_compressed_lying_bitmap(void **state)
 static void memory_compressed_truncated(void **state)
 {
 	struct ram_fixture *f = *state;
-	uint64_t stored = write_ram_compressed(f, f->ram_fd);
+	uint64_t stored = write_ram_compressed(f, true);
 	const uint64_t shorter[] = { 0, 7, 8, STREAM_AT - SECTION_AT - 1, STREAM_AT - SECTION_AT,
 				     STREAM_AT - SECTION_AT + 2, stored / 2, stored - 4, stored - 1 };
 	uint64_t zero = 0;
@@ -922,7 +1019,7 @@ static void memory_compressed_truncated(void **state)
 static void memory_compressed_page_count(void **state)
 {
 	struct ram_fixture *f = *state;
-	uint64_t stored = write_ram_compressed(f, f->ram_fd);
+	uint64_t stored = write_ram_compressed(f, true);
 	uint64_t count;
 
 	/* The VM has another memory size than the section. */
@@ -949,7 +1046,7 @@ static void memory_compressed_odd_page_count(void **state)
 	f->back[0] = 1;
 	f->back[5 * PAGE + 100] = 2;
 	f->back[13 * PAGE - 1] = 3;
-	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->back, 13 * PAGE, -1, true,
+	assert_int_equal(snapshot_memory_write(f->fd, SECTION_AT, f->back, 13 * PAGE, NULL, true,
 					       &stored), 0);
 	memset(f->back, 0, 13 * PAGE);
 	assert_int_equal(snapshot_memory_inflate(f->fd, SECTION_AT, stored, f->back, 13 * PAGE), 0);
@@ -991,9 +1088,11 @@ int main(void)
 		cmocka_unit_test(records_count_limit),
 		cmocka_unit_test(writer_size_limit),
 		cmocka_unit_test_setup_teardown(memory_raw_from_memfd, ram_setup, ram_teardown),
-		cmocka_unit_test_setup_teardown(memory_raw_without_memfd, ram_setup, ram_teardown),
+		cmocka_unit_test_setup_teardown(memory_raw_reading_every_page, ram_setup, ram_teardown),
 		cmocka_unit_test_setup_teardown(memory_compressed_round_trip, ram_setup, ram_teardown),
 		cmocka_unit_test_setup_teardown(memory_all_zero, ram_setup, ram_teardown),
+		cmocka_unit_test_setup_teardown(memory_clone_on_tmpfs, ram_setup, ram_teardown),
+		cmocka_unit_test_setup_teardown(memory_clone_on_disk, ram_setup, ram_teardown),
 		cmocka_unit_test_setup_teardown(memory_bad_arguments, ram_setup, ram_teardown),
 		cmocka_unit_test_setup_teardown(memory_compressed_corrupted, ram_setup, ram_teardown),
 		cmocka_unit_test_setup_teardown(memory_compressed_lying_bitmap, ram_setup, ram_teardown),
