@@ -86,6 +86,17 @@ out:
 	return err;
 }
 
+/* Room for any one of a vCPU's fixed-size records on its way between KVM and the snapshot. */
+union vcpu_record {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_mp_state mp;
+	struct kvm_vcpu_events events;
+	struct kvm_debugregs debugregs;
+};
+
 /* One KVM_GET_* into a record; `what` names it in errors. */
 static int save_one(int vcpu_fd, unsigned long request, const char *what, unsigned int index,
 		    uint32_t tag, void *buf, size_t len, struct snapshot_writer *w)
@@ -100,15 +111,7 @@ static int save_one(int vcpu_fd, unsigned long request, const char *what, unsign
 int x86_vcpu_state_save(int vcpu_fd, unsigned int index, const struct kvm_msr_list *msrs,
 			size_t xsave_size, struct snapshot_writer *w)
 {
-	union {
-		struct kvm_regs regs;
-		struct kvm_sregs sregs;
-		struct kvm_xcrs xcrs;
-		struct kvm_lapic_state lapic;
-		struct kvm_mp_state mp;
-		struct kvm_vcpu_events events;
-		struct kvm_debugregs debugregs;
-	} u;
+	union vcpu_record u;
 	void *xsave = malloc(xsave_size);
 	int err;
 
@@ -216,15 +219,7 @@ static int restore_xsave(int vcpu_fd, unsigned int index, size_t xsave_size,
 int x86_vcpu_state_restore(int vcpu_fd, unsigned int index, size_t xsave_size,
 			   const struct snapshot_state *s)
 {
-	union {
-		struct kvm_regs regs;
-		struct kvm_sregs sregs;
-		struct kvm_xcrs xcrs;
-		struct kvm_lapic_state lapic;
-		struct kvm_mp_state mp;
-		struct kvm_vcpu_events events;
-		struct kvm_debugregs debugregs;
-	} u;
+	union vcpu_record u;
 	int err;
 
 	err = restore_one(vcpu_fd, KVM_SET_MP_STATE, "MP state", index, SNAP_X86_MP_STATE, &u.mp,
