@@ -9,6 +9,7 @@
 
 #include "snapshot/format.h"
 #include "util/error.h"
+#include "util/file.h"
 
 #define PAGE SNAPSHOT_PAGE_SIZE
 #define PAGE_MASK ((uint64_t)PAGE - 1)
@@ -133,36 +134,18 @@ static bool next_run(struct page_scan *s, uint64_t *start, uint64_t *len)
 
 static int write_all(int fd, const uint8_t *p, size_t len, uint64_t offset)
 {
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)offset);
+	int err = file_write_at(fd, p, len, offset);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return error_set_errno(n < 0 ? -errno : -EIO, "cannot write the snapshot's memory");
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
-	return 0;
+	return err ? error_set_errno(err, "cannot write the snapshot's memory") : 0;
 }
 
 static int read_exact(int fd, uint8_t *p, size_t len, uint64_t offset)
 {
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)offset);
+	int err = file_read_at(fd, p, len, offset);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return error_set_errno(-errno, "cannot read the snapshot's memory");
-		if (n == 0)
-			return error_set(-EBADMSG, "snapshot is truncated inside its memory section");
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
-	return 0;
+	if (err == -ENODATA)
+		return error_set(-EBADMSG, "snapshot is truncated inside its memory section");
+	return err ? error_set_errno(err, "cannot read the snapshot's memory") : 0;
 }
 
 /* ---- Raw ---- */

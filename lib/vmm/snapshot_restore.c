@@ -17,6 +17,7 @@
 #include "devices/virtio/vsock.h"
 #include "snapshot/format.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "vmm/machine.h"
 #include "vmm/machine_build.h"
 #include "vmm/snapshot.h"
@@ -32,22 +33,11 @@ struct snapshot_file {
 
 static int pread_all(int fd, void *buf, size_t len, uint64_t offset)
 {
-	uint8_t *p = buf;
+	int err = file_read_at(fd, buf, len, offset);
 
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)offset);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return error_set_errno(-errno, "cannot read the snapshot");
-		if (n == 0)
-			return error_set(-EBADMSG, "snapshot is truncated");
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
-	return 0;
+	if (err == -ENODATA)
+		return error_set(-EBADMSG, "snapshot is truncated");
+	return err ? error_set_errno(err, "cannot read the snapshot") : 0;
 }
 
 static int file_open(struct snapshot_file *f, const char *path)

@@ -15,6 +15,7 @@
 #include "snapshot/format.h"
 #include "snapshot/memory_image.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 #include "vmm/snapshot_records.h"
@@ -92,20 +93,9 @@ static int put_state(struct machine *m, struct snapshot_writer *w)
 
 static int pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
 {
-	const uint8_t *p = buf;
+	int err = file_write_at(fd, buf, len, offset);
 
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)offset);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return error_set_errno(-errno, "cannot write the snapshot");
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
-	return 0;
+	return err ? error_set_errno(err, "cannot write the snapshot") : 0;
 }
 
 /* Header last: a file cut short by a crash has no valid header, so it is refused. */
