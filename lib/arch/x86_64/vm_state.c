@@ -197,8 +197,8 @@ static int restore_tsc_rate(struct machine *m, const struct snapshot_state *s)
 		if (here == (int)khz)
 			continue;
 		if (ioctl(m->vcpus[i].fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
-			err = error_set_errno(-ENOTSUP, "the snapshot's guest runs its TSC at %u kHz, this host at %d kHz and cannot scale it",
-					      khz, here);
+			err = error_set(-ENOTSUP, "the snapshot's guest runs its TSC at %u kHz, this host at %d kHz and cannot scale it (KVM_SET_TSC_KHZ: %s)",
+					khz, here, strerror(errno));
 	}
 	return err;
 }
