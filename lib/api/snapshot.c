@@ -28,9 +28,11 @@ int agentvm_vm_snapshot(agentvm_vm *vm, const char *path, uint32_t flags)
 	err = machine_pause(m);
 	if (!err) {
 		err = machine_snapshot_save(m, path, flags & AGENTVM_SNAPSHOT_COMPRESS);
+		/* A VM that stops needs no resume: parked vCPUs leave on the end, paused devices are torn down as they are. */
 		if (flags & AGENTVM_SNAPSHOT_STOP)
 			machine_request_end(m, MACHINE_END_KILLED, NULL);
-		machine_resume(m);
+		else
+			machine_resume(m);
 	}
 	pthread_mutex_unlock(&vm->snapshot_lock);
 	return err;
