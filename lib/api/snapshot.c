@@ -24,6 +24,9 @@ int agentvm_vm_snapshot(agentvm_vm *vm, const char *path, uint32_t flags)
 		return error_set(-EINVAL, "agentvm_vm_snapshot: unknown flags 0x%x",
 				 flags & ~SNAPSHOT_FLAGS);
 	m = vm->machine;
+	err = machine_snapshot_check(m, path);
+	if (err)
+		return err;
 	pthread_mutex_lock(&vm->snapshot_lock);
 	err = machine_pause(m);
 	if (!err) {

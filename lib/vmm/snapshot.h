@@ -12,10 +12,17 @@ struct machine;
 struct machine_config;
 
 /*
+ * Whether the machine can be snapshotted at all, checked before pausing it:
+ * 0, or -EBUSY for a writable disk, whose later writes a snapshot could not
+ * keep apart from the saved memory.
+ */
+int machine_snapshot_check(const struct machine *m, const char *path);
+
+/*
  * Write the paused machine's complete state and memory (zlib-compressed when
  * `compress`) to path: into a temporary file beside it, renamed over path
- * only once complete, so no reader ever sees half a snapshot. -EBUSY for a
- * writable disk, whose later writes the snapshot could not keep apart.
+ * only once complete, so no reader ever sees half a snapshot. The caller has
+ * made machine_snapshot_check().
  */
 int machine_snapshot_save(struct machine *m, const char *path, bool compress);
 

@@ -20,12 +20,14 @@
 #include "vmm/snapshot.h"
 #include "vmm/snapshot_records.h"
 
-static int disks_check(const struct machine *m)
+int machine_snapshot_check(const struct machine *m, const char *path)
 {
 	for (unsigned int i = 0; i < m->ndisks; i++)
-		if (!m->disks[i].read_only)
-			return error_set(-EBUSY, "disk %u (%s) is writable: a snapshot cannot keep its later writes apart from the guest's memory; attach it read-only",
-					 i, m->disks[i].path);
+		if (!m->disks[i].read_only) {
+			error_set(-EBUSY, "disk %u (%s) is writable: a snapshot cannot keep its later writes apart from the guest's memory; attach it read-only",
+				  i, m->disks[i].path);
+			return error_prefix(-EBUSY, "cannot snapshot to %s", path);
+		}
 	return 0;
 }
 
@@ -144,9 +146,6 @@ int machine_snapshot_save(struct machine *m, const char *path, bool compress)
 	char *tmp;
 	int fd, err;
 
-	err = disks_check(m);
-	if (err)
-		return error_prefix(err, "cannot snapshot to %s", path);
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
 		return error_set(-ENOMEM, "out of memory for a file name");
 	fd = mkostemp(tmp, O_CLOEXEC);
