@@ -289,8 +289,11 @@ AGENTVM_API void agentvm_vm_free(agentvm_vm *vm);
  */
 typedef void (*agentvm_output_fn)(int stream, const void *data, size_t len, void *payload);
 
-/** The layout of agentvm_exec_options this header describes. */
-#define AGENTVM_EXEC_OPTIONS_VERSION 1
+/**
+ * The layout of agentvm_exec_options this header describes: 2 added
+ * cancel_fd. The library also accepts layout 1 (programs built before).
+ */
+#define AGENTVM_EXEC_OPTIONS_VERSION 2
 /** The default of agentvm_exec_options.capture_limit: 64 MiB per stream. */
 #define AGENTVM_CAPTURE_DEFAULT (64u * 1024 * 1024)
 
@@ -326,12 +329,22 @@ typedef struct agentvm_exec_options {
 	size_t capture_limit;
 	agentvm_output_fn output_fn; /**< optional: every chunk as it arrives */
 	void *output_payload;
+	/**
+	 * (Version 2.) A descriptor that cancels the command once it becomes
+	 * readable (a byte written to a pipe, an eventfd signalled), from any
+	 * thread; -1 (the default) for none. The library drops its connection
+	 * to the agent, which SIGKILLs the command's process group, and
+	 * agentvm_vm_exec() returns -ECANCELED. The library only polls it, never
+	 * reads or closes it: one descriptor can cancel many execs at once.
+	 */
+	int cancel_fd;
 } agentvm_exec_options;
 
 /**
  * Fill opts with the defaults: version AGENTVM_EXEC_OPTIONS_VERSION, no
  * argv, the default environment, cwd "/", no stdin (stdin_fd -1), no
- * timeout, capture_limit AGENTVM_CAPTURE_DEFAULT, no output callback.
+ * timeout, capture_limit AGENTVM_CAPTURE_DEFAULT, no output callback, no
+ * cancel_fd (-1).
  * @return 0, -EINVAL (NULL).
  */
 AGENTVM_API int agentvm_exec_options_init(agentvm_exec_options *opts);
@@ -381,6 +394,7 @@ typedef struct agentvm_exec_result {
  *   options: no argv, both stdin_data and stdin_fd, an unknown version,
  *   an argument or environment too large for one request, a NUL-less
  *   environment entry); -ENOTCONN (the VM has no agent or was not started);
+ *   -ECANCELED (cancel_fd became readable; the command was killed);
  *   -EHOSTDOWN (the VM stopped during the call); -EPROTO (the guest broke
  *   the agent protocol); -EIO (reading stdin_fd failed); -ENOMEM; or the
  *   guest's errno for a failed step before the program ran (such as

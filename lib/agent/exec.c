@@ -224,27 +224,41 @@ static int send_exec(struct exec_run *run)
 	return agent_channel_commit(run->ch, &w);
 }
 
-/* One turn: wait for the stream, stdin_fd, the VM's stop or a deadline. */
+/*
+ * The caller cancelled. Closing the connection (our caller does) is what
+ * ends the command: the agent SIGKILLs the group of a command whose
+ * connection ends before EXITED.
+ */
+static int cancelled(void)
+{
+	return error_set(-ECANCELED, "the command was cancelled (cancel_fd became readable) "
+				     "and killed");
+}
+
+/* One turn: wait for the stream, stdin_fd, cancel_fd, the VM's stop or a deadline. */
 static int wait_turn(struct exec_run *run)
 {
 	bool read_fd = run->stdin_open && run->stdin_chunk && stdin_has_room(run->ch);
-	struct pollfd fds[3] = {
+	struct pollfd fds[4] = {
 		{ .fd = run->ch->fd,
 		  .events = (short)(POLLIN | (agent_channel_unsent(run->ch) ? POLLOUT : 0)) },
 		{ .fd = run->ch->stop_fd, .events = POLLIN },
+		{ .fd = run->req->cancel_fd, .events = POLLIN },
 		{ .fd = read_fd ? run->req->stdin_fd : -1, .events = POLLIN },
 	};
 	int64_t until = run->give_up_at != DEADLINE_NONE ? run->give_up_at : run->timeout_at;
 	int n;
 
 	do
-		n = poll(fds, 3, deadline_poll_timeout(until));
+		n = poll(fds, 4, deadline_poll_timeout(until));
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return error_set_errno(-errno, "cannot poll the agent connection");
 	if (fds[1].revents)
 		return error_set(-EHOSTDOWN, "the VM stopped while the command ran");
 	if (fds[2].revents)
+		return cancelled();
+	if (fds[3].revents)
 		return forward_stdin_fd(run);
 	return 0;
 }

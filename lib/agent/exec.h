@@ -22,6 +22,7 @@ struct agent_exec_request {
 	const void *stdin_data;  /* with stdin_len; NULL: none */
 	size_t stdin_len;
 	int stdin_fd;            /* -1: none */
+	int cancel_fd;           /* readable: give up (-ECANCELED); -1: none */
 	uint32_t timeout_ms;     /* 0: none */
 	size_t capture_limit;    /* per stream */
 	void (*output_fn)(int stream, const void *data, size_t len, void *payload);
@@ -48,7 +49,7 @@ struct agent_exec_outcome {
  * Run it. 0 with *outcome filled (the caller frees the captures with
  * agent_exec_outcome_release(), also after a failure) or a negative errno
  * with the message set: the errors of agent_channel_open(), -EPROTO,
- * -EHOSTDOWN, -EIO (stdin_fd), -ENOMEM, -EINVAL (a request the protocol
+ * -EHOSTDOWN, -ECANCELED (cancel_fd), -EIO (stdin_fd), -ENOMEM, -EINVAL (a request the protocol
  * cannot carry), or the guest's errno from an ERROR.
  */
 int agent_exec(struct virtio_vsock *vs, int stop_fd, const struct agent_exec_request *req,

@@ -27,17 +27,24 @@ int agentvm_exec_options_init(agentvm_exec_options *opts)
 	memset(opts, 0, sizeof(*opts));
 	opts->version = AGENTVM_EXEC_OPTIONS_VERSION;
 	opts->stdin_fd = -1;
+	opts->cancel_fd = -1;
 	opts->capture_limit = AGENTVM_CAPTURE_DEFAULT;
 	return 0;
+}
+
+/* Layout 1 ends before cancel_fd: a program built then never set it. */
+static int cancel_fd_of(const agentvm_exec_options *o)
+{
+	return o->version >= 2 ? o->cancel_fd : -1;
 }
 
 static int options_check(const agentvm_exec_options *o)
 {
 	if (!o)
 		return error_set(-EINVAL, "agentvm_vm_exec: opts is NULL");
-	if (o->version != AGENTVM_EXEC_OPTIONS_VERSION)
+	if (o->version < 1 || o->version > AGENTVM_EXEC_OPTIONS_VERSION)
 		return error_set(-EINVAL, "agentvm_vm_exec: options version %u is not one this "
-					  "library knows (%d); use agentvm_exec_options_init()",
+					  "library knows (1 to %d); use agentvm_exec_options_init()",
 				 o->version, AGENTVM_EXEC_OPTIONS_VERSION);
 	if (!o->argv || !o->argv[0])
 		return error_set(-EINVAL, "agentvm_vm_exec: argv is empty");
@@ -51,6 +58,9 @@ static int options_check(const agentvm_exec_options *o)
 	if (o->stdin_fd < -1)
 		return error_set(-EINVAL, "agentvm_vm_exec: stdin_fd %d is not a descriptor",
 				 o->stdin_fd);
+	if (cancel_fd_of(o) < -1)
+		return error_set(-EINVAL, "agentvm_vm_exec: cancel_fd %d is not a descriptor",
+				 cancel_fd_of(o));
 	for (size_t i = 0; o->envp && o->envp[i]; i++)
 		if (!strchr(o->envp[i], '=') || o->envp[i][0] == '=')
 			return error_set(-EINVAL, "agentvm_vm_exec: environment entry '%.100s' is not "
@@ -115,6 +125,7 @@ int agentvm_vm_exec(agentvm_vm *vm, const agentvm_exec_options *opts, agentvm_ex
 		.stdin_data = opts->stdin_data,
 		.stdin_len = opts->stdin_len,
 		.stdin_fd = opts->stdin_fd,
+		.cancel_fd = cancel_fd_of(opts),
 		.timeout_ms = opts->timeout_ms,
 		.capture_limit = opts->capture_limit,
 		.output_fn = opts->output_fn,

@@ -33,7 +33,7 @@ static void run_exec(struct agent_channel *ch)
 	static const uint8_t input[3] = "abc";
 	const struct agent_exec_request req = {
 		.argv = argv, .envp = envp, .stdin_data = input, .stdin_len = sizeof(input),
-		.stdin_fd = -1, .capture_limit = CAPTURE_LIMIT,
+		.stdin_fd = -1, .cancel_fd = -1, .capture_limit = CAPTURE_LIMIT,
 	};
 	struct agent_exec_outcome o;
 	int err = agent_exec_on(ch, &req, &o);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -292,9 +293,97 @@ static void bad_options_refused(void **state)
 	o.stdin_fd = 0;
 	assert_int_equal(agentvm_vm_exec(vm, &o, &r), -EINVAL);
 	o.stdin_fd = -1;
+	o.cancel_fd = -2;
+	assert_int_equal(agentvm_vm_exec(vm, &o, &r), -EINVAL);
+	assert_non_null(strstr(agentvm_last_error(), "cancel_fd"));
+	o.cancel_fd = -1;
 	o.version = 99;
 	assert_int_equal(agentvm_vm_exec(vm, &o, &r), -EINVAL);
 	assert_null(r);
+}
+
+/* Layout 1 (before cancel_fd) still runs, and the library never reads the field it lacks. */
+static void options_layout_1_still_works(void **state)
+{
+	const char *argv[] = { "echo", "v1", NULL };
+	int p[2];
+	agentvm_exec_options o;
+	agentvm_exec_result *r;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	agentvm_exec_options_init(&o);
+	o.version = 1;
+	o.argv = argv;
+	o.cancel_fd = p[0]; /* readable: would cancel if a layout-1 caller's garbage were read */
+	r = run_opts(&o);
+	expect_output(r, "v1\n", "");
+	agentvm_exec_result_free(r);
+	close(p[0]);
+	close(p[1]);
+}
+
+struct canceller {
+	pthread_t thread;
+	int fd;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct canceller *c = arg;
+
+	usleep(500 * 1000);
+	assert_int_equal(write(c->fd, "x", 1), 1);
+	return NULL;
+}
+
+/* True once no process of the guest runs `sleep <tag>`; the agent kills asynchronously. */
+static bool sleep_gone(const char *tag)
+{
+	char script[160];
+	agentvm_exec_result *r;
+	bool gone;
+
+	snprintf(script, sizeof(script),
+		 "for i in $(seq 100); do ps | grep -q '[s]leep %s' || exit 0; sleep 0.1; done; "
+		 "exit 1", tag);
+	r = sh(script);
+	gone = r->exit_code == 0;
+	agentvm_exec_result_free(r);
+	return gone;
+}
+
+static void cancel_fd_kills_the_command(void **state)
+{
+	const char *argv[] = { "sh", "-c", "echo started; sleep 1001", NULL };
+	struct canceller c;
+	agentvm_exec_options o;
+	agentvm_exec_result *r = NULL;
+	time_t t0;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	c.fd = p[1];
+	agentvm_exec_options_init(&o);
+	o.argv = argv;
+	o.cancel_fd = p[0];
+	t0 = time(NULL);
+	assert_int_equal(pthread_create(&c.thread, NULL, cancel_later, &c), 0);
+	assert_int_equal(agentvm_vm_exec(vm, &o, &r), -ECANCELED);
+	pthread_join(c.thread, NULL);
+	assert_null(r);
+	assert_non_null(strstr(agentvm_last_error(), "cancel"));
+	assert_true(time(NULL) - t0 < 30);
+	assert_true(sleep_gone("1001"));
+
+	/* Still readable: the library never drains it, so the next exec with it is cancelled too. */
+	argv[2] = "sleep 1002";
+	assert_int_equal(agentvm_vm_exec(vm, &o, &r), -ECANCELED);
+	assert_true(sleep_gone("1002"));
+	close(p[0]);
+	close(p[1]);
 }
 
 static void killed_by_signal(void **state)
@@ -527,7 +616,7 @@ static void vm_stop_ends_running_exec(void **state)
 	assert_null(c.r);
 	assert_int_equal(agentvm_vm_exec(vm, &(agentvm_exec_options){
 		.version = AGENTVM_EXEC_OPTIONS_VERSION, .argv = (const char *[]){ "true", NULL },
-		.stdin_fd = -1 }, &r), -EHOSTDOWN);
+		.stdin_fd = -1, .cancel_fd = -1 }, &r), -EHOSTDOWN);
 }
 
 int main(void)
@@ -542,6 +631,8 @@ int main(void)
 		cmocka_unit_test(not_found_and_not_executable),
 		cmocka_unit_test(missing_cwd_is_an_error_not_127),
 		cmocka_unit_test(bad_options_refused),
+		cmocka_unit_test(options_layout_1_still_works),
+		cmocka_unit_test(cancel_fd_kills_the_command),
 		cmocka_unit_test(killed_by_signal),
 		cmocka_unit_test(timeout_kills_the_command),
 		cmocka_unit_test(capture_limit_and_callback),

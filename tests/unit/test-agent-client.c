@@ -146,7 +146,7 @@ static int connect_fake(struct fake_agent *a, struct agent_channel *ch)
 static int run_exec(struct fake_agent *a, struct agent_exec_outcome *o, size_t capture_limit)
 {
 	static const char *const argv[] = { "cmd", NULL }, *const envp[] = { NULL };
-	struct agent_exec_request req = { .argv = argv, .envp = envp, .stdin_fd = -1,
+	struct agent_exec_request req = { .argv = argv, .envp = envp, .stdin_fd = -1, .cancel_fd = -1,
 					  .capture_limit = capture_limit, .timeout_ms = 5000 };
 	struct agent_channel ch;
 	int err = connect_fake(a, &ch);
