@@ -14,6 +14,8 @@ packages=(
 	qemu-system-x86 xz-utils util-linux
 	# bench/: the Python driver
 	python3
+	# bindings/: pytest under /usr/bin/python3, venv (with its pip) for the install test; Go for cgo
+	python3-pytest python3-venv golang-go
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -1,0 +1,63 @@
+"""agentvm: disposable KVM microVMs for untrusted code, over libagentvm's C API (ctypes).
+
+::
+
+    import agentvm
+
+    with agentvm.Sandbox() as sb:                      # boots; returns once the guest agent answers
+        r = sb.exec(["sh", "-c", "echo hi; uname -r"])
+        print(r.exit_code, r.stdout.decode())
+        sb.snapshot("/tmp/sb.snap")
+    clone = agentvm.Sandbox.restore("/tmp/sb.snap")    # milliseconds, shares the snapshot's pages
+
+Every failure raises an agentvm.Error subclass carrying the errno and the
+library's one-sentence detail message.
+"""
+
+from ._lib import version
+from ._version import __version__
+from .errors import (
+    BadSnapshot,
+    Busy,
+    Cancelled,
+    CommandTimeout,
+    Error,
+    InvalidArgument,
+    LibraryNotFound,
+    NoAgent,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    Timeout,
+    Unsupported,
+    VMStopped,
+)
+from .sandbox import DEFAULT_ENV, STDERR, STDOUT, Disk, ExitReason, Result, Sandbox
+from .stream import Stream
+
+__all__ = [
+    "__version__",
+    "version",
+    "Sandbox",
+    "Stream",
+    "Disk",
+    "Result",
+    "ExitReason",
+    "DEFAULT_ENV",
+    "STDOUT",
+    "STDERR",
+    "Error",
+    "LibraryNotFound",
+    "NotFound",
+    "PermissionDenied",
+    "InvalidArgument",
+    "Busy",
+    "Timeout",
+    "CommandTimeout",
+    "Cancelled",
+    "VMStopped",
+    "NoAgent",
+    "ProtocolError",
+    "BadSnapshot",
+    "Unsupported",
+]
