@@ -16,22 +16,8 @@ library's one-sentence detail message.
 
 from ._lib import version
 from ._version import __version__
-from .errors import (
-    BadSnapshot,
-    Busy,
-    Cancelled,
-    CommandTimeout,
-    Error,
-    InvalidArgument,
-    LibraryNotFound,
-    NoAgent,
-    NotFound,
-    PermissionDenied,
-    ProtocolError,
-    Timeout,
-    Unsupported,
-    VMStopped,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F401,F403 - the exception classes, listed in errors.__all__
 from .sandbox import DEFAULT_ENV, STDERR, STDOUT, Disk, ExitReason, Result, Sandbox
 from .stream import Stream
 
@@ -46,18 +32,4 @@ __all__ = [
     "DEFAULT_ENV",
     "STDOUT",
     "STDERR",
-    "Error",
-    "LibraryNotFound",
-    "NotFound",
-    "PermissionDenied",
-    "InvalidArgument",
-    "Busy",
-    "Timeout",
-    "CommandTimeout",
-    "Cancelled",
-    "VMStopped",
-    "NoAgent",
-    "ProtocolError",
-    "BadSnapshot",
-    "Unsupported",
-]
+] + _errors.__all__

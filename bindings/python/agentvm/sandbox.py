@@ -6,11 +6,14 @@ import errno
 import os
 import threading
 from dataclasses import dataclass
-from typing import IO, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import IO, TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from . import _lib
 from ._lib import call, lib
 from .errors import Cancelled, CommandTimeout, Error, VMStopped
+
+if TYPE_CHECKING:
+    from .stream import Stream  # imports this module: only for the annotation
 
 __all__ = ["Sandbox", "Disk", "Result", "ExitReason", "DEFAULT_ENV", "STDOUT", "STDERR"]
 
