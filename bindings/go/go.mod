@@ -1,0 +1,3 @@
+module agentvm
+
+go 1.19
