@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run.sh [BENCHMARK] [ARGS...]: build if needed, then run bench/BENCHMARK.py (boot-to-init,
+# bench/run.sh [BENCHMARK] [ARGS...]: build if needed, then run bench/BENCHMARK.py (suite, boot-to-init,
 # the default, disk-throughput, exec or snapshot; ARGS pass through, see --help). It runs on /dev/kvm directly where that can run guests, otherwise inside
 # the nested test host (tests/vmhost), where absolute times are 10-50x hardware: compare ratios.
 # The caller's working directory is kept, so relative paths in the arguments work.
@@ -12,7 +12,7 @@ if (($#)) && [[ $1 != -* ]]; then
 fi
 bench=$root/bench/$name.py
 if [[ $name == */* || $name == benchlib || ! -f $bench ]]; then
-	echo "bench/run.sh: no benchmark '$name' (there are boot-to-init, disk-throughput, exec and snapshot)" >&2
+	echo "bench/run.sh: no benchmark '$name' (there are suite, boot-to-init, disk-throughput, exec and snapshot)" >&2
 	exit 2
 fi
 

@@ -1,12 +1,12 @@
 /*
- * snapshot-probe KERNEL INITRD DIR CLONES: what snapshots cost and save,
+ * snapshot-probe KERNEL INITRD DIR CLONES [COLD]: what snapshots cost and save,
  * measured through the library in one process. Boots a 256 MiB template
  * from the agent's initramfs, runs `echo hi`, snapshots it raw and
  * compressed into DIR (time, file size, disk blocks), then holds CLONES
- * VMs restored from the raw snapshot, and after them CLONES cold-booted
- * VMs, each having run `echo hi`, and reports this process's proportional
- * set size (PSS) with each set alive. One "key value" line per figure;
- * bench/snapshot.py runs it and reports.
+ * VMs restored from the raw snapshot, and after them COLD (default: CLONES)
+ * cold-booted VMs, each having run `echo hi`, and reports this process's
+ * proportional set size (PSS) with each set alive. One "key value" line per
+ * figure; bench/snapshot.py and bench/suite.py run it and report.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #include "agentvm.h"
 
 #define MEMORY_MIB 256
-#define MAX_VMS 64
+#define MAX_VMS 128
 
 static const char *kernel, *initrd;
 
@@ -96,10 +96,12 @@ int main(int argc, char **argv)
 {
 	agentvm_vm *vms[MAX_VMS], *template;
 	char raw[4096], compressed[4096];
-	long clones, base;
+	long clones, cold, base;
 
-	if (argc != 5 || (clones = strtol(argv[4], NULL, 10)) < 1 || clones > MAX_VMS) {
-		fprintf(stderr, "usage: snapshot-probe KERNEL INITRD DIR CLONES (1..%d)\n", MAX_VMS);
+	if (argc < 5 || argc > 6 || (clones = strtol(argv[4], NULL, 10)) < 1 || clones > MAX_VMS ||
+	    (cold = argc == 6 ? strtol(argv[5], NULL, 10) : clones) < 0 || cold > MAX_VMS) {
+		fprintf(stderr, "usage: snapshot-probe KERNEL INITRD DIR CLONES [COLD] (CLONES 1..%d, "
+				"COLD 0..%d)\n", MAX_VMS, MAX_VMS);
 		return 2;
 	}
 	kernel = argv[1];
@@ -123,11 +125,13 @@ int main(int argc, char **argv)
 	for (long i = 0; i < clones; i++)
 		agentvm_vm_free(vms[i]);
 
+	if (cold == 0)
+		return 0;
 	base = pss_kib();
-	for (long i = 0; i < clones; i++)
+	for (long i = 0; i < cold; i++)
 		vms[i] = boot();
 	printf("cold_pss_kib %ld\n", pss_kib() - base);
-	for (long i = 0; i < clones; i++)
+	for (long i = 0; i < cold; i++)
 		agentvm_vm_free(vms[i]);
 	return 0;
 }

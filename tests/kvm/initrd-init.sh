@@ -1,8 +1,10 @@
 #!/bin/busybox sh
 # /init of the integration tests' initramfs: print a marker naming the CPUs
 # the guest sees, then do what `agentvm.test=` on the kernel command line
-# says: reboot (default), poweroff, hang (sleep until killed), or disk-throughput
-# (bench/disk-throughput.py: time direct-I/O dd runs on /dev/vda, then reboot).
+# says: reboot (default), poweroff, hang (sleep until killed), disk-throughput
+# (bench/disk-throughput.py: time direct-I/O dd runs on /dev/vda, then reboot),
+# or shell (bench/suite.py's peers: run each console line as a command, then
+# print a done marker; the way a VMM without an agent runs commands).
 # The kernel's devtmpfs automount does not cover an initramfs, and without
 # /dev/console init has no stdout: mount it and reopen the console first.
 /bin/busybox mkdir -p /proc /dev
@@ -20,6 +22,15 @@ echo "AGENTVM-INIT-MARKER cpus=$cpus action=$action"
 case "$action" in
 poweroff) /bin/busybox poweroff -f ;;
 hang) while :; do /bin/busybox sleep 3600; done ;;
+shell)
+	# No echo: the bench's own command text must not look like the command's output.
+	/bin/busybox stty -echo
+	echo "AGENTVM-SHELL-READY"
+	while read -r line; do
+		eval "$line"
+		echo "AGENTVM-DONE"
+	done
+	/bin/busybox reboot -f ;;
 disk-throughput)
 	# O_DIRECT skips the guest's page cache, so every byte crosses the virtio-blk device.
 	# Busybox dd prints no timing; /proc/uptime gives the guest clock to 10 ms.
