@@ -16,12 +16,13 @@
 #define RETRY_FIRST_MS 1
 #define RETRY_MAX_MS 16
 
-static int ping(struct agent_channel *ch, int64_t deadline)
+static int ping(struct agent_channel *ch, int64_t deadline, void *payload)
 {
 	struct agent_frame f;
 	struct agent_writer w;
 	int err;
 
+	(void)payload;
 	agent_channel_writer(ch, &w);
 	agent_frame_encode(&w, AGENT_H2G_PING, NULL, 0);
 	err = agent_channel_exchange(ch, &w, deadline, &f);
@@ -40,7 +41,8 @@ static int pause_or_stop(int stop_fd, int ms)
 	return 0;
 }
 
-int agent_wait_ready(struct virtio_vsock *vs, int stop_fd, int64_t deadline)
+int agent_wait_ready(struct virtio_vsock *vs, int stop_fd, int64_t deadline, agent_ready_fn first,
+		     void *payload)
 {
 	int delay = RETRY_FIRST_MS;
 
@@ -49,7 +51,7 @@ int agent_wait_ready(struct virtio_vsock *vs, int stop_fd, int64_t deadline)
 		int err = agent_channel_open(vs, stop_fd, deadline, &ch);
 
 		if (!err) {
-			err = ping(&ch, deadline);
+			err = (first ? first : ping)(&ch, deadline, payload);
 			agent_channel_close(&ch);
 			return err;
 		}

@@ -4,14 +4,24 @@
 
 #include <stdint.h>
 
+struct agent_channel;
 struct virtio_vsock;
 
 /*
- * Connect to the agent until it answers a PING, retrying while the guest's
- * vsock driver is not up or nothing listens yet, until deadline. 0;
- * -ETIMEDOUT; -EHOSTDOWN (the VM stopped, stop_fd readable); -EPROTO or
- * -EPROTONOSUPPORT (something answered that is not a usable agent).
+ * The request that proves the agent ready, made on the first connection
+ * that completes its handshake: 0 or a negative errno with the message set.
  */
-int agent_wait_ready(struct virtio_vsock *vs, int stop_fd, int64_t deadline);
+typedef int (*agent_ready_fn)(struct agent_channel *ch, int64_t deadline, void *payload);
+
+/*
+ * Connect to the agent until one connection completes, retrying while the
+ * guest's vsock driver is not up or nothing listens yet, until deadline;
+ * then make first's request on it (NULL: a PING), so that a caller with a
+ * request of its own saves a connection. 0; -ETIMEDOUT; -EHOSTDOWN (the VM
+ * stopped, stop_fd readable); -EPROTO or -EPROTONOSUPPORT (something
+ * answered that is not a usable agent); or first's error.
+ */
+int agent_wait_ready(struct virtio_vsock *vs, int stop_fd, int64_t deadline, agent_ready_fn first,
+		     void *payload);
 
 #endif

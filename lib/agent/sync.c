@@ -16,16 +16,3 @@ int agent_sync_on(struct agent_channel *ch, int64_t deadline, uint64_t realtime_
 		err = agent_channel_unexpected(&f, "sync");
 	return err;
 }
-
-int agent_sync(struct virtio_vsock *vs, int stop_fd, int64_t deadline, uint64_t realtime_ns,
-	       const uint8_t seed[AGENT_SYNC_SEED_SIZE])
-{
-	struct agent_channel ch;
-	int err = agent_channel_open(vs, stop_fd, deadline, &ch);
-
-	if (err)
-		return err;
-	err = agent_sync_on(&ch, deadline, realtime_ns, seed);
-	agent_channel_close(&ch);
-	return err;
-}

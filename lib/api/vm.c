@@ -59,19 +59,21 @@ int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out)
 
 /*
  * Clones of one snapshot woke up with its wall clock and its kernel's random
- * state: give each the host's time and fresh randomness before anything runs.
+ * state: give each the host's time and fresh randomness before anything
+ * runs, as the first request of the connection that finds the agent ready.
  */
-static int vm_agent_sync(struct machine *m, int64_t deadline)
+static int vm_agent_sync(struct agent_channel *ch, int64_t deadline, void *payload)
 {
 	uint8_t seed[AGENT_SYNC_SEED_SIZE];
 	struct timespec now;
 	int err;
 
+	(void)payload;
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		return error_set_errno(-errno, "cannot get random bytes for the guest");
 	clock_gettime(CLOCK_REALTIME, &now);
-	err = agent_sync(m->vsock, m->stopping_fd, deadline,
-			 (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec, seed);
+	err = agent_sync_on(ch, deadline, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
+			    seed);
 	explicit_bzero(seed, sizeof(seed));
 	return err;
 }
@@ -90,9 +92,8 @@ int agentvm_vm_start(agentvm_vm *vm)
 	if (err || vm->agent_timeout_ms == 0)
 		return err;
 	deadline = deadline_after_ms(vm->agent_timeout_ms);
-	err = agent_wait_ready(m->vsock, m->stopping_fd, deadline);
-	if (!err && vm->restored)
-		err = vm_agent_sync(m, deadline);
+	err = agent_wait_ready(m->vsock, m->stopping_fd, deadline,
+			       vm->restored ? vm_agent_sync : NULL, NULL);
 	if (err) {
 		char why[256];
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/file.h"
 
 #define PAGE_4K 4096ULL
 #define PAGE_MASK_4K 0xfffULL
@@ -252,6 +253,26 @@ void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t le
 			return r->host + (gpa - r->gpa);
 	}
 	return NULL;
+}
+
+int guest_memory_write(const struct guest_memory *mem, uint64_t gpa, const void *src, size_t len)
+{
+	uint8_t *dst = guest_memory_ptr(mem, gpa, len);
+	int err;
+
+	if (!dst)
+		return error_set(-EINVAL, "0x%llx bytes at guest address 0x%llx are outside guest memory",
+				 (unsigned long long)len, (unsigned long long)gpa);
+	if (mem->fd < 0) {
+		memcpy(dst, src, len);
+		return 0;
+	}
+	/* The memfd maps at mem->host, so a host address's distance from it is the file offset. */
+	err = file_write_at(mem->fd, src, len, (uint64_t)(dst - mem->host));
+	if (err)
+		return error_set(-EIO, "cannot write 0x%llx bytes at guest address 0x%llx: %s",
+				 (unsigned long long)len, (unsigned long long)gpa, strerror(-err));
+	return 0;
 }
 
 int guest_memory_register(const struct guest_memory *mem, int vm_fd)

@@ -49,7 +49,7 @@ static int load_elf(const struct guest_memory *mem, const uint8_t *image, size_t
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned int i = 0; i < eh->e_phnum; i++) {
 			Elf64_Phdr ph;
-			uint8_t *dst;
+			int err;
 
 			memcpy(&ph, image + eh->e_phoff + i * sizeof(ph), sizeof(ph));
 			if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
@@ -59,8 +59,7 @@ static int load_elf(const struct guest_memory *mem, const uint8_t *image, size_t
 			if (ph.p_paddr < X86_HIGH_MEMORY)
 				return error_set(-EINVAL, "kernel ELF segment %u loads at 0x%llx, below 1 MiB",
 						 i, (unsigned long long)ph.p_paddr);
-			dst = guest_memory_ptr(mem, ph.p_paddr, ph.p_memsz);
-			if (!dst)
+			if (!guest_memory_ptr(mem, ph.p_paddr, ph.p_memsz))
 				return error_set(-EINVAL, "kernel ELF segment %u (0x%llx, %llu bytes) does not fit in guest memory",
 						 i, (unsigned long long)ph.p_paddr,
 						 (unsigned long long)ph.p_memsz);
@@ -73,7 +72,9 @@ static int load_elf(const struct guest_memory *mem, const uint8_t *image, size_t
 				continue;
 			}
 			/* The tail up to p_memsz (bss) is left alone: fresh guest memory is already zero. */
-			memcpy(dst, image + ph.p_offset, ph.p_filesz);
+			err = guest_memory_write(mem, ph.p_paddr, image + ph.p_offset, ph.p_filesz);
+			if (err)
+				return err;
 		}
 		if (pass == 0 && loads == 0)
 			return error_set(-EINVAL, "kernel ELF has no loadable segment");
@@ -93,7 +94,7 @@ static int load_bzimage(const struct guest_memory *mem, const uint8_t *image, si
 {
 	struct setup_header hdr;
 	uint64_t setup_bytes, kernel_bytes, needed;
-	uint8_t *dst;
+	int err;
 
 	if (!range_in_file(size, SETUP_HEADER_OFFSET, sizeof(hdr)))
 		return error_set(-EINVAL, "kernel bzImage is truncated: %zu bytes, shorter than its setup header", size);
@@ -108,11 +109,12 @@ static int load_bzimage(const struct guest_memory *mem, const uint8_t *image, si
 	kernel_bytes = size - setup_bytes;
 	/* The decompressor works in place and needs init_size bytes from the load address. */
 	needed = hdr.init_size > kernel_bytes ? hdr.init_size : kernel_bytes;
-	dst = guest_memory_ptr(mem, BZIMAGE_LOAD_ADDR, needed);
-	if (!dst)
+	if (!guest_memory_ptr(mem, BZIMAGE_LOAD_ADDR, needed))
 		return error_set(-EINVAL, "kernel bzImage needs %llu bytes at 1 MiB, more than guest memory has",
 				 (unsigned long long)needed);
-	memcpy(dst, image + setup_bytes, kernel_bytes);
+	err = guest_memory_write(mem, BZIMAGE_LOAD_ADDR, image + setup_bytes, kernel_bytes);
+	if (err)
+		return err;
 
 	memset(out, 0, sizeof(*out));
 	out->entry = BZIMAGE_LOAD_ADDR + BZIMAGE_ENTRY_64_OFFSET;

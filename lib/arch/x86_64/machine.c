@@ -152,8 +152,9 @@ int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
 		err = x86_initrd_place(&m->memory, &k, initrd->size, &info.initrd_addr);
 		if (err)
 			return err;
-		memcpy(guest_memory_ptr(&m->memory, info.initrd_addr, initrd->size), initrd->data,
-		       initrd->size);
+		err = guest_memory_write(&m->memory, info.initrd_addr, initrd->data, initrd->size);
+		if (err)
+			return err;
 		info.initrd_size = initrd->size;
 	}
 	err = x86_mptable_write(&m->memory, m->nvcpus);
