@@ -1,11 +1,11 @@
 #!/bin/bash
-# bench/run.sh [BENCHMARK] [ARGS...]: build if needed, then run bench/BENCHMARK.py (suite, boot-to-init,
-# the default, disk-throughput, exec or snapshot; ARGS pass through, see --help). It runs on /dev/kvm directly where that can run guests, otherwise inside
+# bench/run.sh [BENCHMARK] [ARGS...]: build if needed, then run bench/BENCHMARK.py (suite, the
+# default, boot-to-init, disk-throughput, exec or snapshot; ARGS pass through, see --help). It runs on /dev/kvm directly where that can run guests, otherwise inside
 # the nested test host (tests/vmhost), where absolute times are 10-50x hardware: compare ratios.
 # The caller's working directory is kept, so relative paths in the arguments work.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-name=boot-to-init
+name=suite
 if (($#)) && [[ $1 != -* ]]; then
 	name=$1
 	shift

@@ -5,8 +5,10 @@
  * compressed into DIR (time, file size, disk blocks), then holds CLONES
  * VMs restored from the raw snapshot, and after them COLD (default: CLONES)
  * cold-booted VMs, each having run `echo hi`, and reports this process's
- * proportional set size (PSS) with each set alive. One "key value" line per
- * figure; bench/snapshot.py and bench/suite.py run it and report.
+ * proportional set size (PSS) with each set alive, and how long the library
+ * took from agentvm_vm_new() (cold) or agentvm_vm_restore() (clones) to the
+ * command's end. One "key value" line per figure; bench/snapshot.py and
+ * bench/suite.py run it and report.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -64,6 +66,13 @@ static void echo_hi(agentvm_vm *vm)
 	agentvm_exec_result_free(r);
 }
 
+static int compare_doubles(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
 static agentvm_vm *boot(void)
 {
 	agentvm_config *cfg;
@@ -95,6 +104,7 @@ static void snapshot(agentvm_vm *vm, const char *path, uint32_t flags, const cha
 int main(int argc, char **argv)
 {
 	agentvm_vm *vms[MAX_VMS], *template;
+	double restore_us[MAX_VMS], t0;
 	char raw[4096], compressed[4096];
 	long clones, cold, base;
 
@@ -109,7 +119,9 @@ int main(int argc, char **argv)
 	snprintf(raw, sizeof(raw), "%s/raw.snap", argv[3]);
 	snprintf(compressed, sizeof(compressed), "%s/compressed.snap", argv[3]);
 	base = pss_kib();
+	t0 = now_us();
 	template = boot();
+	printf("cold_output_us %.0f\n", now_us() - t0);
 	printf("template_pss_kib %ld\n", pss_kib() - base);
 	snapshot(template, raw, 0, "snapshot_raw");
 	snapshot(template, compressed, AGENTVM_SNAPSHOT_COMPRESS, "snapshot_compressed");
@@ -117,11 +129,15 @@ int main(int argc, char **argv)
 
 	base = pss_kib();
 	for (long i = 0; i < clones; i++) {
+		t0 = now_us();
 		if (agentvm_vm_restore(raw, NULL, &vms[i]) || agentvm_vm_start(vms[i]))
 			fail("restoring a clone");
 		echo_hi(vms[i]);
+		restore_us[i] = now_us() - t0;
 	}
 	printf("clones_pss_kib %ld\n", pss_kib() - base);
+	qsort(restore_us, (size_t)clones, sizeof(restore_us[0]), compare_doubles);
+	printf("restore_output_us %.0f\n", restore_us[clones / 2]);
 	for (long i = 0; i < clones; i++)
 		agentvm_vm_free(vms[i]);
 

@@ -14,6 +14,13 @@
 #define CPUID_LEAF_TOPOLOGY_V2 0x1f
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
+/* Performance counters, which the VM does not get (arch_vm_init): Intel's leaf, AMD's bits and leaf. */
+#define CPUID_LEAF_ARCH_PERFMON 0xa
+#define CPUID_LEAF_EXT_FEATURES 0x80000001
+#define CPUID_EXT_ECX_PERFCTR_CORE (1u << 23)
+#define CPUID_EXT_ECX_PERFCTR_NB (1u << 24)
+#define CPUID_EXT_ECX_PERFCTR_LLC (1u << 28)
+#define CPUID_LEAF_AMD_PERFMON_V2 0x80000022
 
 /* GDT entries as the boot protocol wants them: __BOOT_CS = 0x10, __BOOT_DS = 0x18. */
 #define GDT_CODE64 0x00af9b000000ffffULL /* present, DPL 0, execute/read, L=1, G=1 */
@@ -76,6 +83,14 @@ void x86_cpuid_for_vcpu(struct kvm_cpuid2 *cpuid, unsigned int index, unsigned i
 		case CPUID_LEAF_TOPOLOGY:
 		case CPUID_LEAF_TOPOLOGY_V2:
 			e->edx = index; /* x2APIC ID */
+			break;
+		case CPUID_LEAF_ARCH_PERFMON:
+		case CPUID_LEAF_AMD_PERFMON_V2:
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		case CPUID_LEAF_EXT_FEATURES:
+			e->ecx &= ~(CPUID_EXT_ECX_PERFCTR_CORE | CPUID_EXT_ECX_PERFCTR_NB |
+				    CPUID_EXT_ECX_PERFCTR_LLC);
 			break;
 		default:
 			break;

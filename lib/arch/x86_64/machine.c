@@ -66,6 +66,20 @@ int arch_vm_init(struct machine *m)
 	if (kvm_capability(&m->kvm, KVM_CAP_PIT2) > 0 && ioctl(vm, KVM_CREATE_PIT2, &pit) < 0)
 		return error_set_errno(-errno, "KVM_CREATE_PIT2");
 
+	/*
+	 * No performance counters: a sandbox has no use for them, they are a
+	 * side channel between guest and host, and each counter a guest
+	 * programs is a host perf event whose creation and release flip host
+	 * kernel static keys (a nested test host's TCG has locked up patching
+	 * them). The CPUID the vCPUs get hides them too (x86_cpuid_for_vcpu).
+	 */
+	if (kvm_capability(&m->kvm, KVM_CAP_PMU_CAPABILITY) > 0) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_PMU_CAPABILITY,
+					      .args = { KVM_PMU_CAP_DISABLE } };
+
+		if (ioctl(vm, KVM_ENABLE_CAP, &cap) < 0)
+			return error_set_errno(-errno, "KVM_ENABLE_CAP(KVM_CAP_PMU_CAPABILITY)");
+	}
 	m->arch.tsc_deadline = kvm_capability(&m->kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	return x86_cpuid_supported(m->kvm.sys_fd, &m->arch.cpuid);
 }
