@@ -66,8 +66,18 @@ static int group_teardown(void **state)
 static agentvm_exec_result *run_opts(agentvm_exec_options *o)
 {
 	agentvm_exec_result *r = NULL;
+	agentvm_exit_reason reason = 0;
+	char why[512];
+	int err = agentvm_vm_exec(vm, o, &r);
 
-	if (agentvm_vm_exec(vm, o, &r))
+	if (err == -EHOSTDOWN) {
+		/* The shared VM ended under the test: say why, or every later test fails blind. */
+		snprintf(why, sizeof(why), "%s", agentvm_last_error());
+		agentvm_vm_wait(vm, 0, &reason);
+		fail_msg("exec %s: %s; the VM ended with reason %d (%s)", o->argv[0], why, (int)reason,
+			 agentvm_last_error());
+	}
+	if (err)
 		fail_msg("exec %s: %s", o->argv[0], agentvm_last_error());
 	return r;
 }
