@@ -257,6 +257,11 @@ def summary(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def percentile(sorted_values, p):
+    """The p-th percentile of an ascending list: the nearest rank."""
+    return sorted_values[min(len(sorted_values) - 1, int(round(p / 100 * (len(sorted_values) - 1))))]
+
+
 def emit_json(path, name, doc):
     """Writes doc to path, or with path '-' prints it between the marker lines bench/run.sh
     looks for."""

@@ -23,7 +23,7 @@ import sys
 
 from benchlib import (MARKER, REPO, BenchError, MEMORY_MIB, VCPUS, add_common_args, check_common_args,
                       check_inputs, command_lines, context_lines, machine_context, measure,
-                      publish, qemu_argv, run_vmm, table)
+                      percentile, publish, qemu_argv, run_vmm, table)
 
 FIRST_OUTPUT = b"hi"
 
@@ -66,10 +66,6 @@ METRICS = [
     ("exit_s", "spawn -> VMM exit (s)", 1, "{:.3f}"),
     ("maxrss_kib", "VMM peak RSS (MiB)", 1 / 1024, "{:.1f}"),
 ]
-
-
-def percentile(sorted_values, p):
-    return sorted_values[min(len(sorted_values) - 1, int(round(p / 100 * (len(sorted_values) - 1))))]
 
 
 def round_trips(args):

@@ -29,7 +29,7 @@ import time
 
 from benchlib import (MEMORY_MIB, REPO, VCPUS, AGENTVM_BASE_CMDLINE, BenchError,
                       add_common_args, check_common_args, check_inputs, context_lines,
-                      emit_json, machine_context, qemu_argv, run_vmm)
+                      emit_json, machine_context, percentile, qemu_argv, run_vmm)
 from session import SHELL_READY, QMP, Session, qemu_save
 
 FIRST_OUTPUT = b"AGENTVM-OUTPUT-42"
@@ -256,10 +256,6 @@ class Suite:
             qmp = self.qmp_path()
             qemu_save(self.qemu("shell", qmp), qmp, self.qemu_snapshot, self.args.timeout)
         print("suite: snapshots made", file=sys.stderr, flush=True)
-
-
-def percentile(sorted_values, p):
-    return sorted_values[min(len(sorted_values) - 1, int(round(p / 100 * (len(sorted_values) - 1))))]
 
 
 def process_footprint(pid):
