@@ -69,9 +69,8 @@ int arch_vm_init(struct machine *m)
 	/*
 	 * No performance counters: a sandbox has no use for them, they are a
 	 * side channel between guest and host, and each counter a guest
-	 * programs is a host perf event whose creation and release flip host
-	 * kernel static keys (a nested test host's TCG has locked up patching
-	 * them). The CPUID the vCPUs get hides them too (x86_cpuid_for_vcpu).
+	 * programs costs a host perf event and trapped MSR writes. The CPUID
+	 * the vCPUs get hides them too (x86_cpuid_for_vcpu).
 	 */
 	if (kvm_capability(&m->kvm, KVM_CAP_PMU_CAPABILITY) > 0) {
 		struct kvm_enable_cap cap = { .cap = KVM_CAP_PMU_CAPABILITY,
