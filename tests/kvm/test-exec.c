@@ -73,7 +73,8 @@ static agentvm_exec_result *run_opts(agentvm_exec_options *o)
 	if (err == -EHOSTDOWN) {
 		/* The shared VM ended under the test: say why, or every later test fails blind. */
 		snprintf(why, sizeof(why), "%s", agentvm_last_error());
-		agentvm_vm_wait(vm, 0, &reason);
+		/* Ending takes a moment: the vCPU threads must stop before wait reports it. */
+		agentvm_vm_wait(vm, 10000, &reason);
 		fail_msg("exec %s: %s; the VM ended with reason %d (%s)", o->argv[0], why, (int)reason,
 			 agentvm_last_error());
 	}
