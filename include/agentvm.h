@@ -238,7 +238,7 @@ AGENTVM_API int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out);
  * @return 0; -EBUSY (already started); -EINVAL (the kick signal is ignored
  *   by the process); -EAGAIN/-ENOMEM (no thread could be created);
  *   -ETIMEDOUT (the agent did not answer in time); -EHOSTDOWN (the guest
- *   stopped before its agent answered); -EPROTO/-EPROTONOSUPPORT (what
+ *   stopped before its agent answered; the message says how it ended); -EPROTO/-EPROTONOSUPPORT (what
  *   answered does not speak the agent protocol, or not a version we do).
  */
 AGENTVM_API int agentvm_vm_start(agentvm_vm *vm);
@@ -395,7 +395,8 @@ typedef struct agentvm_exec_result {
  *   an argument or environment too large for one request, a NUL-less
  *   environment entry); -ENOTCONN (the VM has no agent or was not started);
  *   -ECANCELED (cancel_fd became readable; the command was killed);
- *   -EHOSTDOWN (the VM stopped during the call); -EPROTO (the guest broke
+ *   -EHOSTDOWN (the VM stopped during the call; the message says how it
+ *   ended: killed, rebooted, a crash's cause); -EPROTO (the guest broke
  *   the agent protocol); -EIO (reading stdin_fd failed); -ENOMEM; or the
  *   guest's errno for a failed step before the program ran (such as
  *   -ENOENT or -ENOTDIR for a missing cwd), with the agent's message.

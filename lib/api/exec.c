@@ -140,7 +140,7 @@ int agentvm_vm_exec(agentvm_vm *vm, const agentvm_exec_options *opts, agentvm_ex
 	agent_exec_outcome_release(&outcome);
 	if (err) {
 		agentvm_exec_result_free(r);
-		return err;
+		return vm_explain_end(vm, err);
 	}
 	r->host_us = clock_now_us() - started;
 	*out = r;

@@ -25,8 +25,8 @@ int agentvm_vm_write_file(agentvm_vm *vm, const char *guest_path, const void *da
 				 mode);
 	if (!data && len)
 		return error_set(-EINVAL, "agentvm_vm_write_file: %zu bytes at NULL", len);
-	return agent_file_write(vm->machine->vsock, vm->machine->stopping_fd, guest_path, data,
-				len, mode);
+	return vm_explain_end(vm, agent_file_write(vm->machine->vsock, vm->machine->stopping_fd,
+						   guest_path, data, len, mode));
 }
 
 int agentvm_vm_read_file(agentvm_vm *vm, const char *guest_path, size_t max_size,
@@ -45,7 +45,7 @@ int agentvm_vm_read_file(agentvm_vm *vm, const char *guest_path, size_t max_size
 			      &data, len_out);
 	if (!err)
 		*data_out = data;
-	return err;
+	return vm_explain_end(vm, err);
 }
 
 void agentvm_buffer_free(void *buffer)

@@ -28,6 +28,20 @@ int vm_agent_check(const struct agentvm_vm *vm, const char *call)
 	return 0;
 }
 
+int vm_explain_end(const struct agentvm_vm *vm, int err)
+{
+	char why[sizeof(vm->machine->end_detail)];
+	char message[512];
+
+	if (err != -EHOSTDOWN)
+		return err;
+	machine_end_describe(vm->machine, why, sizeof(why));
+	if (!*why)
+		return err;
+	snprintf(message, sizeof(message), "%s", error_get());
+	return error_set(err, "%s (the VM ended: %s)", message, why);
+}
+
 struct agentvm_vm *vm_wrap(struct machine *m, int32_t agent_timeout_ms)
 {
 	agentvm_vm *vm = calloc(1, sizeof(*vm));
@@ -95,8 +109,9 @@ int agentvm_vm_start(agentvm_vm *vm)
 	err = agent_wait_ready(m->vsock, m->stopping_fd, deadline,
 			       vm->restored ? vm_agent_sync : NULL, NULL);
 	if (err) {
-		char why[256];
+		char why[512];
 
+		err = vm_explain_end(vm, err);
 		snprintf(why, sizeof(why), "%s", error_get());
 		machine_request_end(m, MACHINE_END_KILLED, NULL);
 		return error_set(err, "the VM started but its agent is not usable: %s%s", why,

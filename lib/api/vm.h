@@ -24,4 +24,11 @@ struct agentvm_vm *vm_wrap(struct machine *m, int32_t agent_timeout_ms);
 /* 0 if vm can serve agent requests, else -ENOTCONN (or -EINVAL for NULL) naming why. */
 int vm_agent_check(const struct agentvm_vm *vm, const char *call);
 
+/*
+ * Pass an agent call's result through; -EHOSTDOWN ("the VM stopped") gets
+ * why it ended added to the message, so a crashed guest does not read like a
+ * closed connection.
+ */
+int vm_explain_end(const struct agentvm_vm *vm, int err);
+
 #endif

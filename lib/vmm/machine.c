@@ -292,6 +292,29 @@ void machine_request_end(struct machine *m, enum machine_end_reason reason, cons
 	pthread_mutex_unlock(&m->lock);
 }
 
+void machine_end_describe(struct machine *m, char *buf, size_t size)
+{
+	pthread_mutex_lock(&m->lock);
+	switch (m->end_reason) {
+	case MACHINE_END_NONE:
+		snprintf(buf, size, "%s", "");
+		break;
+	case MACHINE_END_POWEROFF:
+		snprintf(buf, size, "%s", "the guest powered off");
+		break;
+	case MACHINE_END_REBOOT:
+		snprintf(buf, size, "%s", "the guest rebooted");
+		break;
+	case MACHINE_END_KILLED:
+		snprintf(buf, size, "%s", "the VM was killed");
+		break;
+	case MACHINE_END_CRASH:
+		snprintf(buf, size, "%s", m->end_detail);
+		break;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 int machine_pause(struct machine *m)
 {
 	pthread_mutex_lock(&m->lock);

@@ -129,6 +129,12 @@ int machine_wait(struct machine *m, int timeout_ms, enum machine_end_reason *rea
 void machine_request_end(struct machine *m, enum machine_end_reason reason, const char *detail);
 
 /*
+ * Why the VM ended or is ending, in words for an error message ("the guest
+ * powered off", a crash's detail, ...); "" while nothing asked it to end.
+ */
+void machine_end_describe(struct machine *m, char *buf, size_t size);
+
+/*
  * Stop the guest at a consistent point: every vCPU parked outside KVM_RUN
  * with its last exit completed, then every device's own I/O paused. 0, or
  * -ESHUTDOWN if the VM ended (or was never started). One pause at a time:

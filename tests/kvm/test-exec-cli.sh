@@ -78,6 +78,8 @@ check "no command exits 125" 125 "" "no command given" "${run[@]}"
 check "bad --env exits 125" 125 "" "NAME=VALUE" "${run[@]}" --env novalue -- true
 check "initrd without an agent times out clearly" 125 "" "agent" \
 	env AGENTVM_INITRD="${AGENTVM_TEST_INITRD:?}" "$exe" --boot-timeout 15 --cmdline agentvm.test=hang -- true
+check "a guest that ends before its agent answers says how it ended" 125 "" "the VM ended: the guest rebooted" \
+	env AGENTVM_INITRD="${AGENTVM_TEST_INITRD:?}" "$exe" --cmdline agentvm.test=reboot -- true
 
 # Snapshot in one process, restore in others: state survives, each restore starts from the same point.
 snap=$scratch/vm.snap

@@ -62,23 +62,12 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* Run argv (NULL-terminated varargs) with default options; the result, or a failed test. */
+/* Run with options o; the result, or a failed test (saying why the VM ended, if it did). */
 static agentvm_exec_result *run_opts(agentvm_exec_options *o)
 {
 	agentvm_exec_result *r = NULL;
-	agentvm_exit_reason reason = 0;
-	char why[512];
-	int err = agentvm_vm_exec(vm, o, &r);
 
-	if (err == -EHOSTDOWN) {
-		/* The shared VM ended under the test: say why, or every later test fails blind. */
-		snprintf(why, sizeof(why), "%s", agentvm_last_error());
-		/* Ending takes a moment: the vCPU threads must stop before wait reports it. */
-		agentvm_vm_wait(vm, 10000, &reason);
-		fail_msg("exec %s: %s; the VM ended with reason %d (%s)", o->argv[0], why, (int)reason,
-			 agentvm_last_error());
-	}
-	if (err)
+	if (agentvm_vm_exec(vm, o, &r))
 		fail_msg("exec %s: %s", o->argv[0], agentvm_last_error());
 	return r;
 }
@@ -499,6 +488,7 @@ struct concurrent {
 	int index;
 	agentvm_exec_result *r;
 	int err;
+	char why[512]; /* agentvm_last_error() of a failed exec: it is per thread */
 };
 
 static void *run_one(void *arg)
@@ -515,6 +505,7 @@ static void *run_one(void *arg)
 	agentvm_exec_options_init(&o);
 	o.argv = argv;
 	c->err = agentvm_vm_exec(vm, &o, &c->r);
+	snprintf(c->why, sizeof(c->why), "%s", agentvm_last_error());
 	return NULL;
 }
 
@@ -609,10 +600,14 @@ static void *exec_sleep(void *arg)
 	agentvm_exec_options_init(&o);
 	o.argv = argv;
 	c->err = agentvm_vm_exec(vm, &o, &c->r);
+	snprintf(c->why, sizeof(c->why), "%s", agentvm_last_error());
 	return NULL;
 }
 
-/* Last: it stops the shared VM. A stopped VM ends a running exec and refuses new ones. */
+/*
+ * Last: it stops the shared VM. A stopped VM ends a running exec and refuses
+ * new ones, and both errors say how the VM ended.
+ */
 static void vm_stop_ends_running_exec(void **state)
 {
 	struct concurrent c = { 0 };
@@ -625,9 +620,13 @@ static void vm_stop_ends_running_exec(void **state)
 	pthread_join(c.thread, NULL);
 	assert_int_equal(c.err, -EHOSTDOWN);
 	assert_null(c.r);
+	assert_non_null(strstr(c.why, "(the VM ended: the VM was killed)"));
 	assert_int_equal(agentvm_vm_exec(vm, &(agentvm_exec_options){
 		.version = AGENTVM_EXEC_OPTIONS_VERSION, .argv = (const char *[]){ "true", NULL },
 		.stdin_fd = -1, .cancel_fd = -1 }, &r), -EHOSTDOWN);
+	assert_non_null(strstr(agentvm_last_error(), "(the VM ended: the VM was killed)"));
+	assert_int_equal(agentvm_vm_write_file(vm, "/tmp/x", "x", 1, 0600), -EHOSTDOWN);
+	assert_non_null(strstr(agentvm_last_error(), "(the VM ended: the VM was killed)"));
 }
 
 int main(void)

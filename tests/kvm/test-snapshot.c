@@ -83,15 +83,8 @@ static agentvm_vm *restore(const char *path)
 
 	if (agentvm_vm_restore(path, NULL, &v))
 		fail_msg("restore %s: %s", path, agentvm_last_error());
-	if (agentvm_vm_start(v)) {
-		char why[512];
-		agentvm_exit_reason reason = 0;
-
-		snprintf(why, sizeof(why), "%s", agentvm_last_error());
-		agentvm_vm_wait(v, 5000, &reason);
-		fail_msg("start of the restored VM: %s (VM ended: reason %d, %s)", why, reason,
-			 agentvm_last_error());
-	}
+	if (agentvm_vm_start(v))
+		fail_msg("start of the restored VM: %s", agentvm_last_error());
 	return v;
 }
 
