@@ -221,7 +221,19 @@ def machine_context(args):
         "os": osname,
         "kernel_file": file_id(args.kernel),
         "initrd_file": file_id(args.initrd),
+        "thp": {name: thp_setting(name) for name in ("enabled", "shmem_enabled")},
     }
+
+
+def thp_setting(name):
+    """The host's transparent huge page mode for anonymous ("enabled") or shared memory: QEMU's
+    RAM is the first kind, libagentvm's memfd the second, and both ask for huge pages."""
+    try:
+        with open(f"/sys/kernel/mm/transparent_hugepage/{name}") as f:
+            words = f.read().split()
+    except OSError:
+        return "unknown"
+    return next((w.strip("[]") for w in words if w.startswith("[")), "unknown")
 
 
 def context_lines(ctx, args):
@@ -230,7 +242,9 @@ def context_lines(ctx, args):
              f"({ctx['kernel_file']['bytes']} bytes), initramfs "
              f"{os.path.basename(args.initrd)} ({ctx['initrd_file']['bytes']} bytes)",
              f"  ran on: {ctx['cpus']} vCPU(s) of '{ctx['cpu']}', Linux {ctx['kernel_release']}, "
-             f"{ctx['os']}"]
+             f"{ctx['os']}",
+             f"  huge pages: anonymous memory (QEMU's RAM) {ctx['thp']['enabled']}, shared memory "
+             f"(libagentvm's RAM) {ctx['thp']['shmem_enabled']}"]
     if ctx["where"]:
         lines.append(f"  where: {ctx['where']}")
     if ctx["in_test_host"]:
