@@ -294,24 +294,16 @@ void machine_request_end(struct machine *m, enum machine_end_reason reason, cons
 
 void machine_end_describe(struct machine *m, char *buf, size_t size)
 {
+	static const char *const words[] = {
+		[MACHINE_END_NONE] = "",
+		[MACHINE_END_POWEROFF] = "the guest powered off",
+		[MACHINE_END_REBOOT] = "the guest rebooted",
+		[MACHINE_END_KILLED] = "the VM was killed",
+		[MACHINE_END_CRASH] = NULL, /* its detail says what happened */
+	};
+
 	pthread_mutex_lock(&m->lock);
-	switch (m->end_reason) {
-	case MACHINE_END_NONE:
-		snprintf(buf, size, "%s", "");
-		break;
-	case MACHINE_END_POWEROFF:
-		snprintf(buf, size, "%s", "the guest powered off");
-		break;
-	case MACHINE_END_REBOOT:
-		snprintf(buf, size, "%s", "the guest rebooted");
-		break;
-	case MACHINE_END_KILLED:
-		snprintf(buf, size, "%s", "the VM was killed");
-		break;
-	case MACHINE_END_CRASH:
-		snprintf(buf, size, "%s", m->end_detail);
-		break;
-	}
+	snprintf(buf, size, "%s", words[m->end_reason] ? words[m->end_reason] : m->end_detail);
 	pthread_mutex_unlock(&m->lock);
 }
 

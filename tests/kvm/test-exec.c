@@ -656,5 +656,7 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Runs in well under a minute, also in the nested test host. */
+	test_deadline(300);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

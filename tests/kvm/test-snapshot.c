@@ -456,5 +456,7 @@ int main(void)
 		cmocka_unit_test(writable_disk_refuses_snapshot),
 	};
 
+	/* Runs in well under a minute, also in the nested test host. */
+	test_deadline(300);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
