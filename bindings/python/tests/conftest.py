@@ -1,11 +1,18 @@
 """Fixtures: the guest the tests boot (meson passes its kernel and agent initramfs) and one shared sandbox."""
 
+import faulthandler
 import os
 import threading
 
 import pytest
 
 import agentvm
+
+
+# A guest that stops answering (tests/vmhost/README.md, "Guests that fail") would hang the run until
+# meson's timeout: past 300 s (the suite takes under a minute in the test host), print every
+# thread's stack and exit, so the test host can try again.
+faulthandler.dump_traceback_later(300, exit=True)
 
 
 def _guest_file(var: str) -> str:
