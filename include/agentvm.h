@@ -238,8 +238,9 @@ AGENTVM_API int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out);
  * @return 0; -EBUSY (already started); -EINVAL (the kick signal is ignored
  *   by the process); -EAGAIN/-ENOMEM (no thread could be created);
  *   -ETIMEDOUT (the agent did not answer in time); -EHOSTDOWN (the guest
- *   stopped before its agent answered; the message says how it ended); -EPROTO/-EPROTONOSUPPORT (what
- *   answered does not speak the agent protocol, or not a version we do).
+ *   stopped before its agent answered; the message says how it ended);
+ *   -EPROTO/-EPROTONOSUPPORT (what answered does not speak the agent
+ *   protocol, or not a version we do).
  */
 AGENTVM_API int agentvm_vm_start(agentvm_vm *vm);
 

@@ -522,7 +522,8 @@ static void eight_at_once(void **state)
 		char want[16];
 
 		pthread_join(c[i].thread, NULL);
-		assert_int_equal(c[i].err, 0);
+		if (c[i].err)
+			fail_msg("exec %d: %s", i, c[i].why);
 		snprintf(want, sizeof(want), "%d\n", i);
 		expect_output(c[i].r, want, want);
 		assert_int_equal(c[i].r->exit_code, 0);
