@@ -58,6 +58,18 @@ if [[ $(le_uint "$busybox" 4 1) -eq 2 ]]; then
 	done
 fi
 
+# Run an executable built for another architecture through qemu-user (its e_machine picks which).
+foreign_runner() {
+	local qemu
+	case $(le_uint "$1" 18 2) in
+	183) qemu=qemu-aarch64-static ;;
+	62) qemu=qemu-x86_64-static ;;
+	*) return 1 ;;
+	esac
+	command -v "$qemu" >/dev/null || die "'$1' is for another architecture and $qemu is missing (apt-get install qemu-user-static)"
+	"$qemu" "$@"
+}
+
 mkdir -p "$dir"/{bin,dev,proc,sys,tmp,mnt} "$dir$(dirname "$init_at")"
 chmod 1777 "$dir/tmp"
 cp "$busybox" "$dir/bin/busybox"
@@ -69,7 +81,10 @@ chmod 755 "$dir$init_at"
 if $applets; then
 	# --list-full gives paths such as bin/ls, sbin/reboot, usr/bin/wc; never replace INIT or sh.
 	# One ln per applet (~400): fine on a host, slow where processes are (the nested test host).
-	list=$("$busybox" --list-full) || die "cannot run '$busybox --list-full' to list its applets"
+	# A busybox for another architecture (a cross build's) lists them under qemu-user.
+	list=$("$busybox" --list-full 2>/dev/null) ||
+		list=$(foreign_runner "$busybox" --list-full) ||
+		die "cannot run '$busybox --list-full' to list its applets"
 	declare -A made
 	while read -r applet; do
 		[[ -n $applet && ! -e $dir/$applet && ! -L $dir/$applet ]] || continue

@@ -14,13 +14,20 @@
 
 #if defined(__x86_64__)
 #include "arch/x86_64/arch_machine.h"
+#elif defined(__aarch64__)
+#include "arch/aarch64/arch_machine.h"
 #else
-#error "libagentvm supports x86_64 hosts only so far"
+#error "libagentvm supports x86_64 and aarch64 hosts"
 #endif
+
+#include "devices/irq.h"
 
 struct machine;
 struct snapshot_state;
 struct snapshot_writer;
+
+/* Make a zeroed arch_machine safe to pass to arch_machine_destroy(), before any other arch_* call. */
+void arch_machine_init(struct arch_machine *arch);
 
 /* Guest-physical RAM ranges for `ram_bytes` of memory; returns how many were written. */
 unsigned int arch_memory_layout(uint64_t ram_bytes, struct memory_region *out);
@@ -30,6 +37,9 @@ int arch_vm_init(struct machine *m);
 
 /* Put the platform's devices (console, reset, power) on the machine's buses. */
 int arch_devices_init(struct machine *m);
+
+/* The console UART's interrupt line. */
+struct irq_line arch_console_irq(struct machine *m);
 
 /* Where virtio-mmio device `index` lives and which interrupt it raises; -ENOSPC past the last slot. */
 int arch_virtio_slot(unsigned int index, uint64_t *base, uint32_t *gsi);
@@ -44,6 +54,9 @@ int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
 
 /* Per-vCPU setup after KVM_CREATE_VCPU: CPUID, and for vCPU 0 the boot register state. */
 int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd);
+
+/* VM-wide setup that must follow the creation of every vCPU (arm64: initializing the GIC). */
+int arch_vcpus_created(struct machine *m);
 
 /* The vCPU's program counter, for crash reports; 0 if KVM cannot tell. */
 uint64_t arch_vcpu_pc(int vcpu_fd);

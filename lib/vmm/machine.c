@@ -13,7 +13,6 @@
 
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/vsock.h"
-#include "kvm/irq.h"
 #include "snapshot/memory_image.h"
 #include "util/error.h"
 #include "vmm/kick.h"
@@ -133,7 +132,7 @@ int machine_vcpus_create(struct machine *m)
 		if (err)
 			return err;
 	}
-	return 0;
+	return arch_vcpus_created(m);
 }
 
 /* Timed waits measure on the monotonic clock, so a host clock change does not stretch them. */
@@ -150,7 +149,7 @@ static void monotonic_cond_init(pthread_cond_t *cond)
 int machine_build(const struct machine_config *cfg, const struct snapshot_ram *ram,
 		  struct machine **out)
 {
-	struct irq_line com1_irq;
+	struct irq_line console_irq;
 	struct machine *m;
 	int err;
 
@@ -168,8 +167,9 @@ int machine_build(const struct machine_config *cfg, const struct snapshot_ram *r
 	pthread_mutex_init(&m->lock, NULL);
 	monotonic_cond_init(&m->ended);
 	pthread_cond_init(&m->pause_changed, NULL);
-	com1_irq = (struct irq_line){ .set_level = kvm_irq_line_set_level, .ctx = &m->kvm, .gsi = 4 };
-	uart_8250_init(&m->uart, &com1_irq, &m->console);
+	arch_machine_init(&m->arch);
+	console_irq = arch_console_irq(m);
+	uart_8250_init(&m->uart, &console_irq, &m->console);
 
 	err = m->stopping_fd < 0 ? error_set(-errno, "cannot create an eventfd: %s", strerror(errno))
 				 : 0;

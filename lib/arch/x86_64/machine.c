@@ -15,6 +15,7 @@
 #include "devices/i8042.h"
 #include "devices/reset_control.h"
 #include "devices/virtio/mmio.h"
+#include "kvm/irq.h"
 #include "util/error.h"
 #include "vmm/machine.h"
 
@@ -30,6 +31,11 @@
  */
 static const char x86_base_cmdline[] =
 	"console=ttyS0 8250.nr_uarts=1 acpi=off reboot=p panic=-1 quiet";
+
+void arch_machine_init(struct arch_machine *arch)
+{
+	(void)arch; /* all zero is already right */
+}
 
 unsigned int arch_memory_layout(uint64_t ram_bytes, struct memory_region *out)
 {
@@ -96,6 +102,12 @@ int arch_devices_init(struct machine *m)
 		err = bus_register(&m->pio_bus, RESET_CONTROL_PORT, 1, &reset_control_ops,
 				   &m->arch.reset);
 	return err;
+}
+
+struct irq_line arch_console_irq(struct machine *m)
+{
+	return (struct irq_line){ .set_level = kvm_irq_line_set_level, .ctx = &m->kvm,
+				  .gsi = X86_COM1_IRQ };
 }
 
 /*
@@ -197,6 +209,12 @@ int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd)
 	if (!err && index == 0)
 		err = x86_boot_vcpu_setup(vcpu_fd, m->arch.entry);
 	return err;
+}
+
+int arch_vcpus_created(struct machine *m)
+{
+	(void)m; /* the in-kernel irqchip needs nothing once vCPUs exist */
+	return 0;
 }
 
 uint64_t arch_vcpu_pc(int vcpu_fd)
