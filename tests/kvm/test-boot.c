@@ -221,10 +221,16 @@ static void malformed_kernels_are_refused(void **state)
 	write_prefix(env_path("AGENTVM_TEST_KERNEL"), header_only, 40);
 	write_prefix(env_path("AGENTVM_TEST_KERNEL"), empty, 0);
 
+#if defined(__aarch64__)
+	/* An Image's header counts its BSS, so a truncated Image cannot be told from a whole one. */
+	expect_kernel_refused(header_only, -EINVAL, "not an arm64 Image");
+	expect_kernel_refused(env_path("AGENTVM_TEST_INITRD"), -EINVAL, "not an arm64 Image");
+#else
 	expect_kernel_refused(truncated, -EINVAL, "truncated");
 	expect_kernel_refused(header_only, -EINVAL, "truncated");
-	expect_kernel_refused(empty, -EINVAL, "is empty");
 	expect_kernel_refused(env_path("AGENTVM_TEST_INITRD"), -EINVAL, "neither an ELF vmlinux nor a bzImage");
+#endif
+	expect_kernel_refused(empty, -EINVAL, "is empty");
 	unlink(truncated);
 	unlink(header_only);
 	unlink(empty);

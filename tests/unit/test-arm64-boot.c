@@ -82,17 +82,17 @@ static void malformed_images_refused(void **state)
 	(void)state;
 	/* Shorter than a header, or without the magic: not an Image. */
 	for (size_t cut = 0; cut < ARM64_IMAGE_HEADER_SIZE; cut += 7)
-		assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, cut, &k), -ENOEXEC);
+		assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, cut, &k), -EINVAL);
 	img[56] = 'X';
-	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -ENOEXEC);
+	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);
 	img[56] = 'A';
 
 	put_le(img + 24, 0x3, 8); /* big-endian kernel */
-	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -ENOEXEC);
+	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);
 	put_le(img + 24, 0x2, 8);
 
 	put_le(img + 16, 4096, 8); /* claims less than the file holds */
-	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -ENOEXEC);
+	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);
 	put_le(img + 16, 63 * MIB, 8); /* with the offset, runs past 64 MiB of RAM */
 	put_le(img + 8, 2 * MIB, 8);
 	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);

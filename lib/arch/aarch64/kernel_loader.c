@@ -26,14 +26,14 @@ int arm64_kernel_load(const struct guest_memory *mem, uint64_t ram_base, const u
 	int err;
 
 	if (size < ARM64_IMAGE_HEADER_SIZE || header_field(image, 56, 4) != IMAGE_MAGIC)
-		return error_set(-ENOEXEC, "kernel is not an arm64 Image (no \"ARM\\x64\" magic at byte 56; "
+		return error_set(-EINVAL, "kernel is not an arm64 Image (no \"ARM\\x64\" magic at byte 56; "
 				 "a vmlinux ELF or a compressed Image.gz will not do)");
 	/* Fields are little-endian whatever the kernel's own byte order. */
 	text_offset = header_field(image, 8, 8);
 	image_size = header_field(image, 16, 8);
 	flags = header_field(image, 24, 8);
 	if (flags & IMAGE_FLAG_BIG_ENDIAN)
-		return error_set(-ENOEXEC, "kernel is a big-endian arm64 Image; guests must be little-endian");
+		return error_set(-EINVAL, "kernel is a big-endian arm64 Image; guests must be little-endian");
 	if (image_size == 0) {
 		text_offset = LEGACY_TEXT_OFFSET;
 		image_size = size;
@@ -44,7 +44,7 @@ int arm64_kernel_load(const struct guest_memory *mem, uint64_t ram_base, const u
 				 (unsigned long long)image_size, (unsigned long long)text_offset,
 				 (unsigned long long)(mem->size >> 20));
 	if (size > image_size)
-		return error_set(-ENOEXEC, "kernel Image is %zu bytes, more than the %llu its header claims",
+		return error_set(-EINVAL, "kernel Image is %zu bytes, more than the %llu its header claims",
 				 size, (unsigned long long)image_size);
 	entry = ram_base + text_offset;
 	if (!guest_memory_ptr(mem, entry, image_size))
