@@ -33,6 +33,14 @@ enum snapshot_tag {
 	SNAP_X86_MP_STATE = 267,  /* struct kvm_mp_state */
 	SNAP_X86_EVENTS = 268,    /* struct kvm_vcpu_events */
 	SNAP_X86_DEBUGREGS = 269, /* struct kvm_debugregs */
+
+	/* aarch64: 512..767. */
+	SNAP_ARM64_REGS = 512,     /* (id, value) entries of every KVM_GET_REG_LIST register, index = vCPU */
+	SNAP_ARM64_MP_STATE = 513, /* struct kvm_mp_state, index = vCPU */
+	SNAP_ARM64_EVENTS = 514,   /* struct kvm_vcpu_events, index = vCPU */
+	SNAP_ARM64_GICD = 515,     /* struct arm64_gicd_state, index 0: the GICv3 distributor */
+	SNAP_ARM64_GICR = 516,     /* struct arm64_gicr_state, index = vCPU: its redistributor */
+	SNAP_ARM64_ICC = 517,      /* struct arm64_icc_state, index = vCPU: its GIC CPU interface */
 };
 
 /* What a restore must rebuild before it can load the rest. */
