@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -21,21 +20,12 @@ void kvm_irq_line_set_level(void *ctx, uint32_t gsi, int level)
 	(void)ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
-int kvm_irqfd_create(const struct kvm *kvm, uint32_t gsi, int *fd_out)
+int kvm_irqfd_assign(const struct kvm *kvm, uint32_t gsi, int fd)
 {
-	struct kvm_irqfd irqfd = { .gsi = gsi };
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
 
-	if (fd < 0)
-		return error_set_errno(-errno, "cannot create an interrupt eventfd");
-	irqfd.fd = (uint32_t)fd;
-	if (ioctl(kvm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
-		int err = error_set_errno(-errno, "KVM_IRQFD for GSI %u", gsi);
-
-		close(fd);
-		return err;
-	}
-	*fd_out = fd;
+	if (ioctl(kvm->vm_fd, KVM_IRQFD, &irqfd) < 0)
+		return error_set_errno(-errno, "KVM_IRQFD for GSI %u", gsi);
 	return 0;
 }
 

@@ -121,18 +121,20 @@ static int images_open(const struct machine_config *cfg, struct mapped_file *ker
 
 int machine_vcpus_create(struct machine *m)
 {
+	int err;
+
 	m->vcpus = calloc(m->nvcpus, sizeof(*m->vcpus));
 	if (!m->vcpus)
 		return error_set(-ENOMEM, "out of memory for %u vCPUs", m->nvcpus);
 	for (unsigned int i = 0; i < m->nvcpus; i++)
 		m->vcpus[i].fd = -1;
 	for (unsigned int i = 0; i < m->nvcpus; i++) {
-		int err = vcpu_create(m, &m->vcpus[i], i);
-
+		err = vcpu_create(m, &m->vcpus[i], i);
 		if (err)
 			return err;
 	}
-	return arch_vcpus_created(m);
+	err = arch_vcpus_created(m);
+	return err ? err : machine_virtio_irqfds_assign(m);
 }
 
 /* Timed waits measure on the monotonic clock, so a host clock change does not stretch them. */

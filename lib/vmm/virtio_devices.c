@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/virtio_mmio.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "devices/virtio/blk.h"
@@ -36,8 +37,9 @@ static int wire_transport(struct machine *m, struct machine_virtio *slot, struct
 }
 
 /*
- * Take the next slot: its address, its interrupt line and the irqfd behind
- * it. The slot is counted even on failure, so detach closes the irqfd.
+ * Take the next slot: its address, its interrupt line and the eventfd behind
+ * it, which machine_virtio_irqfds_assign() hands to KVM. The slot is counted
+ * even on failure, so detach closes the eventfd.
  */
 static int slot_open(struct machine *m, struct machine_virtio **slot_out,
 		     struct virtio_interrupt *interrupt)
@@ -47,8 +49,11 @@ static int slot_open(struct machine *m, struct machine_virtio **slot_out,
 
 	slot->irqfd = -1;
 	err = arch_virtio_slot(m->nvirtio, &slot->base, &slot->gsi);
-	if (!err)
-		err = kvm_irqfd_create(&m->kvm, slot->gsi, &slot->irqfd);
+	if (!err) {
+		slot->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (slot->irqfd < 0)
+			err = error_set_errno(-errno, "cannot create an interrupt eventfd");
+	}
 	m->nvirtio++;
 	*slot_out = slot;
 	*interrupt = (struct virtio_interrupt){ .raise = raise_irqfd, .ctx = slot };
@@ -100,6 +105,17 @@ int machine_disks_cmdline(const struct machine_config *cfg, char *buf, size_t si
 			     cfg->disks[i].read_only ? "ro" : "rw") >= (int)size)
 			return error_set(-EINVAL, "root disk command line does not fit");
 		return 0;
+	}
+	return 0;
+}
+
+int machine_virtio_irqfds_assign(struct machine *m)
+{
+	for (unsigned int i = 0; i < m->nvirtio; i++) {
+		int err = kvm_irqfd_assign(&m->kvm, m->virtio[i].gsi, m->virtio[i].irqfd);
+
+		if (err)
+			return err;
 	}
 	return 0;
 }
