@@ -66,8 +66,12 @@ uint64_t arch_vcpu_pc(int vcpu_fd);
 /* The CPU features this VM's guest sees, summarized for the snapshot header (SNAPSHOT_CPU_WORDS words). */
 int arch_cpu_features(const struct machine *m, uint32_t *out);
 
-/* -ENOTSUP naming one, if a snapshot's guest uses a CPU feature a guest of this host cannot have. */
-int arch_cpu_features_check(const struct machine *m, const uint32_t *saved);
+/*
+ * -ENOTSUP naming one, if a snapshot's guest uses a CPU feature a guest of
+ * this host cannot have. Called before any vCPU exists; arm64, which reads
+ * the host's features from a vCPU, keeps `saved` for arch_snapshot_restore().
+ */
+int arch_cpu_features_check(struct machine *m, const uint32_t *saved);
 
 /* Records for the VM-wide state and every vCPU's. */
 int arch_snapshot_save(struct machine *m, struct snapshot_writer *w);

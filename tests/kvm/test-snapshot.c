@@ -340,12 +340,24 @@ static void next_version(struct snapshot_header *h)
 	h->version = SNAPSHOT_FORMAT_VERSION + 1;
 }
 
+/* The architecture this host is not, and its name as the refusal says it. */
+#if defined(__aarch64__)
+#define OTHER_ARCH SNAPSHOT_ARCH_X86_64
+#define OTHER_ARCH_NAME "x86_64"
+#else
+#define OTHER_ARCH SNAPSHOT_ARCH_AARCH64
+#define OTHER_ARCH_NAME "aarch64"
+#endif
+
 static void other_arch(struct snapshot_header *h)
 {
-	h->arch = SNAPSHOT_ARCH_AARCH64;
+	h->arch = OTHER_ARCH;
 }
 
-/* Every feature bit of CPUID 7.0 EBX: no CPU has them all, so some must be missing here. */
+/*
+ * Every bit of the third feature word: x86_64's CPUID 7.0 EBX, arm64's
+ * ID_AA64PFR1_EL1 (low half). No CPU has them all, so some must differ here.
+ */
 static void every_feature(struct snapshot_header *h)
 {
 	h->cpu_features[2] = 0xffffffffu;
@@ -390,7 +402,7 @@ static void damaged_snapshots_are_refused(void **state)
 	reheader(path, next_version);
 	expect_refused(path, -EPROTONOSUPPORT, "version");
 	reheader(path, other_arch);
-	expect_refused(path, -ENOEXEC, "aarch64");
+	expect_refused(path, -ENOEXEC, OTHER_ARCH_NAME);
 	reheader(path, every_feature);
 	expect_refused(path, -ENOTSUP, "CPU feature");
 	unlink(path);

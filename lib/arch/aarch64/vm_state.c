@@ -74,22 +74,23 @@ static int features_compare(const struct machine *m, const uint32_t *saved)
 		if (was == is)
 			continue;
 		arm64_reg_name(feature_regs[i], name, sizeof(name));
-		err = error_set(-ENOTSUP, "this host's KVM gives its guests %s 0x%016llx, the snapshot's guest had 0x%016llx: a snapshot restores only where CPU and KVM offer the same features",
-				name, (unsigned long long)is, (unsigned long long)was);
+		err = error_set(-ENOTSUP, "the snapshot's guest had other CPU features than this host's KVM gives: "
+				"%s 0x%016llx there, 0x%016llx here (a snapshot restores only where CPU and KVM "
+				"offer the same features)",
+				name, (unsigned long long)was, (unsigned long long)is);
 	}
 	return err;
 }
 
-int arch_cpu_features_check(const struct machine *m, const uint32_t *saved)
+/*
+ * The features are read from a vCPU, and a restore asks before it has created
+ * any: the summary waits for arch_snapshot_restore(), which compares it before
+ * it loads anything.
+ */
+int arch_cpu_features_check(struct machine *m, const uint32_t *saved)
 {
-	/*
-	 * The features are read from a vCPU, and a restore asks before it has
-	 * created any: arch_snapshot_restore() then compares the same registers,
-	 * taken from vCPU 0's saved ones, before it loads anything.
-	 */
-	if (!m->vcpus || !m->nvcpus)
-		return 0;
-	return features_compare(m, saved);
+	memcpy(m->arch.restore_features, saved, sizeof(m->arch.restore_features));
+	return 0;
 }
 
 int arch_snapshot_adopt_cpuid(struct machine *m, const struct snapshot_state *s)
@@ -166,7 +167,10 @@ int arch_snapshot_restore(struct machine *m, const struct snapshot_state *s)
 
 	if (!m->nvcpus || m->nvcpus > MACHINE_MAX_VCPUS || !m->vcpus || m->arch.vgic_fd < 0)
 		return error_set(-EINVAL, "the VM is not ready for a snapshot's state");
-	err = check_saved_features(m, s);
+	/* The header's summary, then vCPU 0's saved ID registers: both must match this host. */
+	err = features_compare(m, m->arch.restore_features);
+	if (!err)
+		err = check_saved_features(m, s);
 	for (unsigned int i = 0; !err && i < m->nvcpus; i++)
 		err = arm64_vcpu_state_restore(m->vcpus[i].fd, i, s);
 	if (!err)

@@ -77,7 +77,7 @@ int arch_cpu_features(const struct machine *m, uint32_t *out)
 	return feature_summary(m, m->arch.cpuid, out);
 }
 
-int arch_cpu_features_check(const struct machine *m, const uint32_t *saved)
+int arch_cpu_features_check(struct machine *m, const uint32_t *saved)
 {
 	static const char reg_names[] = "abcd";
 	uint32_t host[SNAPSHOT_CPU_WORDS];
