@@ -5,8 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sysroot=$(scripts/aarch64-sysroot.sh)
+# A build configured against another sysroot (the script changed since) starts afresh: the
+# sysroot's path is in its cross file and in its programs' run paths.
+if [[ -f build-aarch64/build.ninja && $(cat build-aarch64/.sysroot 2>/dev/null) != "$sysroot" ]]; then
+	rm -rf build-aarch64
+fi
 if [[ ! -f build-aarch64/build.ninja ]]; then
 	meson setup build-aarch64 --cross-file "$sysroot/meson-constants.ini" \
 		--cross-file cross/aarch64-linux-gnu.ini "$@" >/dev/null
+	echo "$sysroot" >build-aarch64/.sysroot
 fi
 ninja -C build-aarch64 >/dev/null

@@ -18,6 +18,12 @@ packages=(
 	python3-pytest python3-venv golang-go
 )
 
+if [[ $(uname -m) == x86_64 ]]; then
+	# the arm64 cross build (scripts/build-aarch64.sh), its unit tests under qemu-user, its test host
+	packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross
+		qemu-user-static qemu-system-arm)
+fi
+
 if [[ $(id -u) -ne 0 ]]; then
 	echo "scripts/deps.sh: needs root to install: sudo apt-get install -y ${packages[*]}" >&2
 	exit 1

@@ -1,17 +1,26 @@
 #!/bin/bash
 # Install dependencies, build, and run every test: unit, ABI and the KVM
-# integration suites. The KVM suites run on /dev/kvm where it can run guests
-# and inside the nested test host (tests/vmhost) everywhere else; never skipped.
+# integration suites, on an x86_64 machine for arm64 too (a cross build). The
+# KVM suites run on /dev/kvm where it can run guests and inside the nested
+# test host (tests/vmhost) everywhere else; never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh
+builds=(build)
+if [[ $(uname -m) == x86_64 ]]; then
+	scripts/build-aarch64.sh
+	builds+=(build-aarch64)
+fi
 status=0
-meson test -C build --print-errorlogs "$@" || status=$?
+for b in "${builds[@]}"; do
+	# build-aarch64: unit tests under qemu-user, KVM suites in the arm64 test host.
+	meson test -C "$b" --print-errorlogs "$@" || status=$?
+done
 # One plain closing line for whoever reads only the end of the log.
-/usr/bin/python3 - build/meson-logs/testlog.json <<'PY'
+/usr/bin/python3 - "${builds[@]/%//meson-logs/testlog.json}" <<'PY'
 import json, sys
-results = [json.loads(line)["result"] for line in open(sys.argv[1]) if line.strip()]
+results = [json.loads(line)["result"] for log in sys.argv[1:] for line in open(log) if line.strip()]
 passed = sum(r == "OK" for r in results)
 skipped = sum(r == "SKIP" for r in results)
 print(f"{passed} passed, {len(results) - passed - skipped} failed, {skipped} skipped")

@@ -19,7 +19,11 @@ check "missing kernel exits 125" 125 "" "/nonexistent/vmlinux" \
 	"$exe" --console-only --kernel /nonexistent/vmlinux
 AGENTVM_KERNEL=/nonexistent/k check "missing default kernel says what to do" 125 "" "AGENTVM_KERNEL" \
 	"$exe" --console-only
-check "not a kernel exits 125" 125 "" "neither an ELF" \
+case $(uname -m) in
+aarch64) not_a_kernel="not an arm64 Image" ;;
+*) not_a_kernel="neither an ELF" ;;
+esac
+check "not a kernel exits 125" 125 "" "$not_a_kernel" \
 	"$exe" --console-only --kernel "$initrd"
 check "bad option exits 125" 125 "" "--bogus" "$exe" --console-only --bogus
 check "bad number exits 125" 125 "" "--vcpus" "$exe" --console-only --kernel "$kernel" --vcpus 0
