@@ -21,7 +21,7 @@ MEMORY_MIB = 256
 VCPUS = 1
 # libagentvm puts this in front of every guest command line (lib/arch/x86_64/machine.c); QEMU
 # gets the very same words so that both guests boot the same way.
-AGENTVM_BASE_CMDLINE = "console=ttyS0 8250.nr_uarts=1 acpi=off reboot=p panic=-1 quiet"
+AGENTVM_BASE_CMDLINE = "console=ttyS0 8250.nr_uarts=1 acpi=off reboot=p panic=-1 quiet pty.legacy_count=0"
 # The fewest devices the guest still boots with: no option ROMs (qboot loads the kernel itself),
 # no ACPI tables (the kernel has acpi=off anyway), no PIT, PIC or RTC; COM1 for the console.
 QEMU_MACHINE = "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off,acpi=off"

@@ -24,9 +24,10 @@
  * at once (PSCI SYSTEM_RESET), which ends the VM instead of hanging it.
  * `quiet`: every console byte is a VM exit; callers wanting kernel messages
  * append `loglevel=7`, which wins because it comes later. The console is
- * found through the device tree's stdout-path.
+ * found through the device tree's stdout-path. `pty.legacy_count=0`: as on
+ * x86_64 (arch/x86_64/machine.c), no 256 BSD pseudo-terminal pairs to create.
  */
-static const char arm64_base_cmdline[] = "console=ttyS0 panic=-1 quiet";
+static const char arm64_base_cmdline[] = "console=ttyS0 panic=-1 quiet pty.legacy_count=0";
 
 /* PSTATE at entry, as booting.rst asks: EL1 with SP_EL1, every exception masked (D, A, I, F). */
 #define ARM64_BOOT_PSTATE 0x3c5ULL

@@ -27,10 +27,13 @@
  * three exits, and never by triple fault, which thus means a crash. `panic=-1`: a panicking guest reboots at
  * once, which ends the VM instead of hanging it. `quiet`: every console byte
  * is a VM exit; callers wanting kernel messages append `loglevel=7`, which
- * wins because it comes later.
+ * wins because it comes later. `pty.legacy_count=0`: no BSD pseudo-terminals
+ * (/dev/ptyXX), which kernels built with CONFIG_LEGACY_PTYS create 256 pairs
+ * of at boot, the longest step of our guest's boot (~15% of it, measured
+ * with initcall_debug); kernels without them ignore the option.
  */
 static const char x86_base_cmdline[] =
-	"console=ttyS0 8250.nr_uarts=1 acpi=off reboot=p panic=-1 quiet";
+	"console=ttyS0 8250.nr_uarts=1 acpi=off reboot=p panic=-1 quiet pty.legacy_count=0";
 
 void arch_machine_init(struct arch_machine *arch)
 {
