@@ -110,6 +110,19 @@ static void one_vcpu_reaches_init_and_reboots(void **state)
 		fail_msg("no marker; console:\n%s", capture.text);
 }
 
+#if defined(__aarch64__)
+/* PSCI SYSTEM_OFF is a power-off the VMM hears of (an x86_64 guest without ACPI just halts). */
+static void poweroff_ends_the_vm_as_a_poweroff(void **state)
+{
+	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+	(void)state;
+	assert_int_equal(boot_and_wait(1, "poweroff", &capture), AGENTVM_EXIT_POWEROFF);
+	if (!capture_contains(&capture, MARKER " cpus=1 action=poweroff"))
+		fail_msg("no marker; console:\n%s", capture.text);
+}
+#endif
+
 static void two_vcpus_are_both_online(void **state)
 {
 	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -290,6 +303,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(malformed_kernels_are_refused),
 		cmocka_unit_test(one_vcpu_reaches_init_and_reboots),
+#if defined(__aarch64__)
+		cmocka_unit_test(poweroff_ends_the_vm_as_a_poweroff),
+#endif
 		cmocka_unit_test(two_vcpus_are_both_online),
 		cmocka_unit_test(kill_stops_a_running_guest),
 		cmocka_unit_test(two_vms_at_once_in_one_process),
