@@ -5,21 +5,23 @@
 # host (tests/vmhost) elsewhere.
 #
 # The guest kernel is $AGENTVM_KERNEL, else the one the build found (the
-# shared prebuilt kernel or /usr/local/share/agentvm/vmlinux; see
-# guest/kernel/README.md to build and install your own). The initramfs is the
-# guest agent's, built by meson (guest/).
+# shared prebuilt kernel or /usr/local/share/agentvm/vmlinux, Image on arm64;
+# see guest/kernel/README.md to build and install your own). The initramfs is
+# the guest agent's, built by meson (guest/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh
 ninja -C build guest/agentvm-initrd.cpio.gz >/dev/null
+# The kernel's file name on this architecture (tools/meson.build's kernel_file).
+[[ $(uname -m) == aarch64 ]] && kernel_file=Image || kernel_file=vmlinux
 kernel=${AGENTVM_KERNEL:-}
 if [[ -z $kernel ]]; then
 	# The build decompresses the shared prebuilt kernel when it has one.
-	if ninja -C build tests/kvm/vmlinux >/dev/null 2>&1; then
-		kernel=build/tests/kvm/vmlinux
+	if ninja -C build "tests/kvm/$kernel_file" >/dev/null 2>&1; then
+		kernel=build/tests/kvm/$kernel_file
 	else
-		kernel=/usr/local/share/agentvm/vmlinux
+		kernel=/usr/local/share/agentvm/$kernel_file
 	fi
 fi
 [[ ${1:-} == -- ]] && shift
