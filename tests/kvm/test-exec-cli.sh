@@ -14,6 +14,15 @@ export AGENTVM_KERNEL=$kernel AGENTVM_INITRD=$initrd
 run=("$exe" --memory 256)
 
 check "true exits 0" 0 "" "" "${run[@]}" -- true
+# The guest's wall clock is the host's (x86_64: kvmclock; arm64: the PL031 RTC), not 1970.
+# A minute of slack: the test host takes seconds to boot a guest.
+guest_now=$("${run[@]}" -- date +%s) host_now=$(date +%s)
+if [[ $guest_now =~ ^[0-9]+$ ]] && ((host_now - guest_now <= 60 && guest_now - host_now <= 60)); then
+	pass "the guest's clock is the host's"
+else
+	echo "FAIL the guest's clock is the host's: guest says '$guest_now', host $host_now"
+	failed=$((failed + 1))
+fi
 check "exit 1" 1 "" "" "${run[@]}" -- sh -c 'exit 1'
 check "exit 42" 42 "" "" "${run[@]}" -- sh -c 'exit 42'
 check "stdout and stderr apart" 0 "^to-out$" "^to-err$" \

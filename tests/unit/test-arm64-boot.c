@@ -232,6 +232,25 @@ static void tree_has_what_linux_needs(void **state)
 	assert_cells(fdt, "/uart@9000000", "interrupts", 4, uart_irq, 3);
 	assert_present(fdt, "/uart@9000000", "clock-frequency");
 
+	/* The PL031 is an AMBA device: both compatibles, and the bus clock it must name. */
+	{
+		const uint64_t rtc_reg[] = { ARM64_RTC_BASE, 0x1000 }, rtc_irq[] = { 0, ARM64_RTC_SPI, 4 };
+		const uint64_t clock[] = { 2 };
+		static const char compatible[] = "arm,pl031\0arm,primecell";
+		const char *v = fdt_getprop(fdt, node(fdt, "/pl031@9010000"), "compatible", &len);
+
+		assert_non_null(v);
+		assert_int_equal(len, sizeof(compatible));
+		assert_memory_equal(v, compatible, sizeof(compatible));
+		assert_cells(fdt, "/pl031@9010000", "reg", 8, rtc_reg, 2);
+		assert_cells(fdt, "/pl031@9010000", "interrupts", 4, rtc_irq, 3);
+		assert_cells(fdt, "/pl031@9010000", "clocks", 4, clock, 1);
+		assert_string_prop(fdt, "/pl031@9010000", "clock-names", "apb_pclk");
+		assert_string_prop(fdt, "/apb-pclk", "compatible", "fixed-clock");
+		assert_cells(fdt, "/apb-pclk", "phandle", 4, clock, 1);
+		assert_present(fdt, "/apb-pclk", "clock-frequency");
+	}
+
 	for (unsigned int i = 0; i < 2; i++) {
 		char path[64];
 		const uint64_t reg[] = { two_devices[i].base, 0x200 };

@@ -5,9 +5,11 @@
 #include <stdio.h>
 
 #include "arch/aarch64/layout.h"
+#include "devices/rtc_pl031.h"
 #include "util/error.h"
 
 #define GIC_PHANDLE 1
+#define APB_CLOCK_PHANDLE 2
 
 /* The GIC binding's three interrupt cells: kind, number, trigger. */
 #define GIC_SPI 0
@@ -17,6 +19,7 @@
 #define IRQ_LEVEL_LOW 8
 
 #define UART_CLOCK_HZ 1843200 /* the 16550's classic crystal; only divisor arithmetic uses it */
+#define APB_CLOCK_HZ 24000000   /* any rate: AMBA devices need a clock to exist, the PL031 counts seconds */
 
 /* libfdt's sequential writer reports its first failure; stop at it. */
 #define TRY(call)                                   \
@@ -139,6 +142,32 @@ static int uart_node(void *fdt)
 	return 0;
 }
 
+/* The bus clock every AMBA (PrimeCell) device must name to be probed. */
+static int apb_clock_node(void *fdt)
+{
+	TRY(fdt_begin_node(fdt, "apb-pclk"));
+	TRY(fdt_property_string(fdt, "compatible", "fixed-clock"));
+	TRY(fdt_property_u32(fdt, "#clock-cells", 0));
+	TRY(fdt_property_u32(fdt, "clock-frequency", APB_CLOCK_HZ));
+	TRY(fdt_property_u32(fdt, "phandle", APB_CLOCK_PHANDLE));
+	TRY(fdt_end_node(fdt));
+	return 0;
+}
+
+static int rtc_node(void *fdt)
+{
+	static const char compatible[] = "arm,pl031\0arm,primecell";
+
+	TRY(begin_node_at(fdt, "pl031", ARM64_RTC_BASE));
+	TRY(fdt_property(fdt, "compatible", compatible, sizeof(compatible)));
+	TRY(property_reg(fdt, ARM64_RTC_BASE, RTC_PL031_SPAN));
+	TRY(property_interrupt(fdt, GIC_SPI, ARM64_RTC_SPI, IRQ_LEVEL_HIGH));
+	TRY(fdt_property_u32(fdt, "clocks", APB_CLOCK_PHANDLE));
+	TRY(fdt_property_string(fdt, "clock-names", "apb_pclk"));
+	TRY(fdt_end_node(fdt));
+	return 0;
+}
+
 static int virtio_node(void *fdt, const struct arm64_fdt_device *d)
 {
 	TRY(begin_node_at(fdt, "virtio_mmio", d->base));
@@ -214,6 +243,10 @@ int arm64_fdt_build(const struct arm64_fdt_config *c, void *buf, size_t size)
 		err = timer_node(buf);
 	if (!err)
 		err = uart_node(buf);
+	if (!err)
+		err = apb_clock_node(buf);
+	if (!err)
+		err = rtc_node(buf);
 	for (unsigned int i = 0; !err && i < c->nvirtio; i++)
 		err = virtio_node(buf, &c->virtio[i]);
 	if (err)

@@ -1,7 +1,8 @@
 /*
  * The device tree an arm64 guest boots with, built from a plain description
  * so that a unit test can check it without KVM: memory, the vCPUs (started
- * through PSCI), the GICv3, the architected timer, the console UART, every
+ * through PSCI), the GICv3, the architected timer, the console UART, the
+ * PL031 clock (with the bus clock AMBA devices need), every
  * virtio-mmio device with its interrupt, and /chosen (command line, initrd,
  * console). Addresses and interrupts other than RAM and the virtio slots
  * come from layout.h.

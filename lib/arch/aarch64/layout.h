@@ -18,6 +18,9 @@
 #define ARM64_UART_BASE 0x09000000ULL
 #define ARM64_UART_SPAN 0x1000ULL
 
+/* A PL031 real-time clock: the guest's wall-clock time at boot (devices/rtc_pl031.h). */
+#define ARM64_RTC_BASE 0x09010000ULL
+
 /* virtio-mmio slots, VIRTIO_MMIO_SPAN apart. */
 #define ARM64_VIRTIO_MMIO_BASE 0x0a000000ULL
 
@@ -26,6 +29,7 @@
 /* Interrupts. SPIs are numbered from 0 here, as KVM's GSIs are; the GIC sees INTID 32 + n. */
 #define ARM64_GIC_SPI_BASE 32
 #define ARM64_UART_SPI 1
+#define ARM64_RTC_SPI 2
 #define ARM64_VIRTIO_FIRST_SPI 16
 #define ARM64_NR_IRQS 128 /* interrupt IDs the VGIC implements: 32 private + 96 SPIs */
 

@@ -1,6 +1,6 @@
 /*
  * The aarch64 side of arch/arch.h: a board with nothing but RAM, a GICv3 in
- * KVM, the architected timer, one 16550 UART and virtio-mmio devices, all
+ * KVM, the architected timer, one 16550 UART, a PL031 clock and virtio-mmio devices, all
  * announced in a device tree, booted the arm64 Linux way (x0 = device tree).
  */
 #include <errno.h>
@@ -96,8 +96,14 @@ int arch_vm_init(struct machine *m)
 
 int arch_devices_init(struct machine *m)
 {
-	return bus_register(&m->mmio_bus, ARM64_UART_BASE, UART_8250_REGISTER_SPAN, &uart_8250_ops,
-			    &m->uart);
+	int err = bus_register(&m->mmio_bus, ARM64_UART_BASE, UART_8250_REGISTER_SPAN,
+			       &uart_8250_ops, &m->uart);
+
+	rtc_pl031_init(&m->arch.rtc, NULL);
+	if (!err)
+		err = bus_register(&m->mmio_bus, ARM64_RTC_BASE, RTC_PL031_SPAN, &rtc_pl031_ops,
+				   &m->arch.rtc);
+	return err;
 }
 
 /* An SPI's level, through KVM_IRQ_LINE's arm64 encoding (interrupt type, then INTID). */
