@@ -23,6 +23,7 @@ struct memory_region {
 
 struct guest_memory {
 	int fd;               /* guest_memory_create()'s memfd, else -1 */
+	bool huge_pages;      /* the host backs the memfd with transparent huge pages */
 	int file_fd;          /* guest_memory_map_private()'s copy of the file's fd, else -1 */
 	uint64_t file_offset; /* where RAM starts in that file */
 	uint8_t *host;
@@ -69,10 +70,11 @@ void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t le
 
 /*
  * Copy len bytes from src into RAM at gpa (the range checked as by
- * guest_memory_ptr()). Into a memfd this is one pwrite(): the kernel
- * allocates the pages as it writes, instead of the VMM faulting in its
+ * guest_memory_ptr()). Into a memfd of 4 KiB pages this is one pwrite(): the
+ * kernel allocates the pages as it writes, instead of the VMM faulting in its
  * mapping page by page, which a nested test host makes cost ~0.1 ms per
- * 4 KiB. 0, -EINVAL (outside RAM) or -EIO, with the message set.
+ * 4 KiB; with huge pages it is a copy through the mapping, one fault per
+ * 2 MiB. 0, -EINVAL (outside RAM) or -EIO, with the message set.
  */
 int guest_memory_write(const struct guest_memory *mem, uint64_t gpa, const void *src, size_t len);
 
