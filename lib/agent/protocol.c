@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util/le.h"
+
 #define NO_FRAME SIZE_MAX
 /* Linux's MAX_ERRNO: larger values are not errors, and -err must fit an int. */
 #define MAX_ERRNO 4095
@@ -65,28 +67,12 @@ static const struct type_info *type_info(uint16_t type)
 	return &types[type];
 }
 
-/* Byte by byte: neither the host's endianness nor the buffer's alignment matters. */
-static void store_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t load_le(const uint8_t *p, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 int agent_frame_header_parse(const uint8_t hdr[AGENT_HEADER_SIZE],
 			     struct agent_frame_header *out)
 {
-	uint32_t len = (uint32_t)load_le(hdr, 4);
-	uint16_t type = (uint16_t)load_le(hdr + 4, 2);
-	uint16_t flags = (uint16_t)load_le(hdr + 6, 2);
+	uint32_t len = (uint32_t)le_load(hdr, 4);
+	uint16_t type = (uint16_t)le_load(hdr + 4, 2);
+	uint16_t flags = (uint16_t)le_load(hdr + 6, 2);
 	const struct type_info *info = type_info(type);
 
 	if (flags || !info)
@@ -140,7 +126,7 @@ static void put_le(struct agent_writer *w, uint64_t v, unsigned int n)
 	uint8_t *p = reserve(w, n);
 
 	if (p)
-		store_le(p, v, n);
+		le_store(p, v, n);
 }
 
 void agent_put_u32(struct agent_writer *w, uint32_t v)
@@ -187,9 +173,9 @@ void agent_frame_begin(struct agent_writer *w, uint16_t type)
 	if (!hdr)
 		return;
 	/* The length is patched by agent_frame_end(); flags are 0 in v1. */
-	store_le(hdr, 0, 4);
-	store_le(hdr + 4, type, 2);
-	store_le(hdr + 6, 0, 2);
+	le_store(hdr, 0, 4);
+	le_store(hdr + 4, type, 2);
+	le_store(hdr + 6, 0, 2);
 	w->frame = (size_t)(hdr - w->buf);
 }
 
@@ -206,14 +192,14 @@ int agent_frame_end(struct agent_writer *w)
 		return w->err;
 	}
 	hdr = w->buf + w->frame;
-	info = type_info((uint16_t)load_le(hdr + 4, 2));
+	info = type_info((uint16_t)le_load(hdr + 4, 2));
 	len = w->len - w->frame - AGENT_HEADER_SIZE;
 	if (len > AGENT_MAX_PAYLOAD)
 		fail(w, -EMSGSIZE);
 	else if (len < info->min || len > info->max)
 		fail(w, -EINVAL);
 	else
-		store_le(hdr, len, 4);
+		le_store(hdr, len, 4);
 	w->frame = NO_FRAME;
 	return w->err;
 }
@@ -245,14 +231,14 @@ uint32_t agent_get_u32(struct agent_reader *r)
 {
 	const uint8_t *p = agent_get_bytes(r, 4);
 
-	return p ? (uint32_t)load_le(p, 4) : 0;
+	return p ? (uint32_t)le_load(p, 4) : 0;
 }
 
 uint64_t agent_get_u64(struct agent_reader *r)
 {
 	const uint8_t *p = agent_get_bytes(r, 8);
 
-	return p ? load_le(p, 8) : 0;
+	return p ? le_load(p, 8) : 0;
 }
 
 void agent_get_string(struct agent_reader *r, struct agent_str *out)
@@ -328,7 +314,7 @@ static int scalar_decode(const uint8_t *p, size_t len, unsigned int size, uint64
 	err = agent_reader_end(&r);
 	if (err)
 		return err;
-	v = load_le(bytes, size);
+	v = le_load(bytes, size);
 	if (!in_range(v, min, max))
 		return -EPROTO;
 	*out = v;

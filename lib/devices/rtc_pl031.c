@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/le.h"
+
 /* Register offsets (PL031 TRM, 3.2). */
 enum {
 	RTCDR = 0x00,   /* data: the counter, read-only */
@@ -78,13 +80,12 @@ static void rtc_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len)
 {
 	struct rtc_pl031 *rtc = opaque;
-	uint32_t v = 0;
+	uint32_t v;
 
 	/* Only whole, aligned 32-bit writes mean anything; the rest is ignored, as a bus error would be. */
 	if (len != 4 || offset % 4)
 		return;
-	for (unsigned int i = 0; i < 4; i++)
-		v |= (uint32_t)data[i] << (8 * i);
+	v = (uint32_t)le_load(data, 4);
 	switch (offset) {
 	case RTCMR:
 		rtc->match = v;

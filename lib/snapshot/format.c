@@ -44,19 +44,19 @@ void snapshot_header_encode(const struct snapshot_header *h, uint8_t out[SNAPSHO
 {
 	memset(out, 0, SNAPSHOT_HEADER_SIZE);
 	memcpy(out + AT_MAGIC, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_SIZE);
-	snapshot_store_le(out + AT_VERSION, h->version, 4);
-	snapshot_store_le(out + AT_HEADER_SIZE, SNAPSHOT_HEADER_SIZE, 4);
-	snapshot_store_le(out + AT_ARCH, h->arch, 4);
-	snapshot_store_le(out + AT_FLAGS, h->flags, 4);
-	snapshot_store_le(out + AT_STATE_OFFSET, h->state_offset, 8);
-	snapshot_store_le(out + AT_STATE_SIZE, h->state_size, 8);
-	snapshot_store_le(out + AT_MEMORY_OFFSET, h->memory_offset, 8);
-	snapshot_store_le(out + AT_MEMORY_SIZE, h->memory_size, 8);
-	snapshot_store_le(out + AT_MEMORY_STORED, h->memory_stored, 8);
-	snapshot_store_le(out + AT_STATE_CRC, h->state_crc, 4);
+	le_store(out + AT_VERSION, h->version, 4);
+	le_store(out + AT_HEADER_SIZE, SNAPSHOT_HEADER_SIZE, 4);
+	le_store(out + AT_ARCH, h->arch, 4);
+	le_store(out + AT_FLAGS, h->flags, 4);
+	le_store(out + AT_STATE_OFFSET, h->state_offset, 8);
+	le_store(out + AT_STATE_SIZE, h->state_size, 8);
+	le_store(out + AT_MEMORY_OFFSET, h->memory_offset, 8);
+	le_store(out + AT_MEMORY_SIZE, h->memory_size, 8);
+	le_store(out + AT_MEMORY_STORED, h->memory_stored, 8);
+	le_store(out + AT_STATE_CRC, h->state_crc, 4);
 	for (unsigned int i = 0; i < SNAPSHOT_CPU_WORDS; i++)
-		snapshot_store_le(out + AT_CPU_FEATURES + 4 * i, h->cpu_features[i], 4);
-	snapshot_store_le(out + AT_HEADER_CRC, header_crc(out), 4);
+		le_store(out + AT_CPU_FEATURES + 4 * i, h->cpu_features[i], 4);
+	le_store(out + AT_HEADER_CRC, header_crc(out), 4);
 }
 
 static const char *arch_name(uint32_t arch)
@@ -83,7 +83,7 @@ static bool all_zero(const uint8_t *p, size_t len)
  */
 static int identity_check(const uint8_t *in, const struct snapshot_header *h, uint64_t file_size)
 {
-	uint32_t header_size = (uint32_t)snapshot_load_le(in + AT_HEADER_SIZE, 4);
+	uint32_t header_size = (uint32_t)le_load(in + AT_HEADER_SIZE, 4);
 
 	if (memcmp(in + AT_MAGIC, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_SIZE) != 0)
 		return error_set(-EINVAL, "file is not an agentvm snapshot: it does not start with \"%s\"",
@@ -95,7 +95,7 @@ static int identity_check(const uint8_t *in, const struct snapshot_header *h, ui
 		return error_set(-EPROTONOSUPPORT,
 				 "snapshot was written by format version %u; this library reads version %u",
 				 h->version, SNAPSHOT_FORMAT_VERSION);
-	if ((uint32_t)snapshot_load_le(in + AT_HEADER_CRC, 4) != header_crc(in))
+	if ((uint32_t)le_load(in + AT_HEADER_CRC, 4) != header_crc(in))
 		return error_set(-EBADMSG, "snapshot's header is corrupted: its CRC does not match");
 	if (header_size != SNAPSHOT_HEADER_SIZE)
 		return error_set(-EBADMSG, "snapshot's header says it is %u bytes; version %u's is %u",
@@ -156,15 +156,15 @@ int snapshot_header_decode(const uint8_t in[SNAPSHOT_HEADER_SIZE], uint64_t file
 			   struct snapshot_header *out)
 {
 	struct snapshot_header h = {
-		.version = (uint32_t)snapshot_load_le(in + AT_VERSION, 4),
-		.arch = (uint32_t)snapshot_load_le(in + AT_ARCH, 4),
-		.flags = (uint32_t)snapshot_load_le(in + AT_FLAGS, 4),
-		.state_offset = snapshot_load_le(in + AT_STATE_OFFSET, 8),
-		.state_size = snapshot_load_le(in + AT_STATE_SIZE, 8),
-		.state_crc = (uint32_t)snapshot_load_le(in + AT_STATE_CRC, 4),
-		.memory_offset = snapshot_load_le(in + AT_MEMORY_OFFSET, 8),
-		.memory_size = snapshot_load_le(in + AT_MEMORY_SIZE, 8),
-		.memory_stored = snapshot_load_le(in + AT_MEMORY_STORED, 8),
+		.version = (uint32_t)le_load(in + AT_VERSION, 4),
+		.arch = (uint32_t)le_load(in + AT_ARCH, 4),
+		.flags = (uint32_t)le_load(in + AT_FLAGS, 4),
+		.state_offset = le_load(in + AT_STATE_OFFSET, 8),
+		.state_size = le_load(in + AT_STATE_SIZE, 8),
+		.state_crc = (uint32_t)le_load(in + AT_STATE_CRC, 4),
+		.memory_offset = le_load(in + AT_MEMORY_OFFSET, 8),
+		.memory_size = le_load(in + AT_MEMORY_SIZE, 8),
+		.memory_stored = le_load(in + AT_MEMORY_STORED, 8),
 	};
 	int err = identity_check(in, &h, file_size);
 
@@ -173,7 +173,7 @@ int snapshot_header_decode(const uint8_t in[SNAPSHOT_HEADER_SIZE], uint64_t file
 	if (err)
 		return err;
 	for (unsigned int i = 0; i < SNAPSHOT_CPU_WORDS; i++)
-		h.cpu_features[i] = (uint32_t)snapshot_load_le(in + AT_CPU_FEATURES + 4 * i, 4);
+		h.cpu_features[i] = (uint32_t)le_load(in + AT_CPU_FEATURES + 4 * i, 4);
 	*out = h;
 	return 0;
 }
@@ -244,9 +244,9 @@ void snapshot_put(struct snapshot_writer *w, uint32_t tag, uint32_t index, const
 	if (!reserve(w, SNAPSHOT_RECORD_HEADER_SIZE + len + padding(len)))
 		return;
 	p = w->buf + w->len;
-	snapshot_store_le(p, tag, 4);
-	snapshot_store_le(p + 4, index, 4);
-	snapshot_store_le(p + 8, len, 8);
+	le_store(p, tag, 4);
+	le_store(p + 4, index, 4);
+	le_store(p + 8, len, 8);
 	p += SNAPSHOT_RECORD_HEADER_SIZE;
 	/* memcpy from NULL is undefined even for 0 bytes, and empty records may pass NULL. */
 	if (len)
@@ -277,14 +277,14 @@ static int record_frame(const uint8_t *buf, size_t len, size_t at, size_t n,
 	if (left < SNAPSHOT_RECORD_HEADER_SIZE)
 		return error_set(-EBADMSG, "snapshot's state record %zu (at byte %zu) is cut short: %zu bytes left of a %u-byte header",
 				 n, at, left, SNAPSHOT_RECORD_HEADER_SIZE);
-	length = snapshot_load_le(buf + at + 8, 8);
+	length = le_load(buf + at + 8, 8);
 	body = left - SNAPSHOT_RECORD_HEADER_SIZE;
 	if (length > body || padding(length) > body - length)
 		return error_set(-EBADMSG, "snapshot's state record %zu (at byte %zu) says it holds %llu bytes, %zu follow",
 				 n, at, (unsigned long long)length, body);
 	*r = (struct snapshot_record){
-		.tag = (uint32_t)snapshot_load_le(buf + at, 4),
-		.index = (uint32_t)snapshot_load_le(buf + at + 4, 4),
+		.tag = (uint32_t)le_load(buf + at, 4),
+		.index = (uint32_t)le_load(buf + at + 4, 4),
 		.data = buf + at + SNAPSHOT_RECORD_HEADER_SIZE,
 		.len = length,
 	};

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/le.h"
+
 #define SNAPSHOT_MAGIC "AGVMSNAP" /* 8 bytes at offset 0, no NUL */
 #define SNAPSHOT_MAGIC_SIZE 8
 #define SNAPSHOT_FORMAT_VERSION 1
@@ -85,23 +87,6 @@ int snapshot_header_decode(const uint8_t in[SNAPSHOT_HEADER_SIZE], uint64_t file
 
 /* The state_size bytes of the state section against h->state_crc: 0 or -EBADMSG. */
 int snapshot_state_check(const struct snapshot_header *h, const uint8_t *state);
-
-/* ---- Little-endian fields, byte by byte: neither host order nor alignment matters ---- */
-
-static inline void snapshot_store_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t snapshot_load_le(const uint8_t *p, unsigned int n)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 /* ---- State records ----
  *

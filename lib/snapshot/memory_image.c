@@ -233,8 +233,8 @@ static int write_compressed(int fd, uint64_t offset, struct page_scan *scan, uin
 	}
 	err = deflate_pages(&d, scan, head + COUNT_SIZE);
 	if (!err) {
-		snapshot_store_le(head, pages, COUNT_SIZE);
-		snapshot_store_le(head + COUNT_SIZE + bitmap_size(pages),
+		le_store(head, pages, COUNT_SIZE);
+		le_store(head + COUNT_SIZE + bitmap_size(pages),
 				  crc32_z(crc32_z(0, NULL, 0), head + COUNT_SIZE, (size_t)bitmap_size(pages)),
 				  CRC_SIZE);
 		err = write_all(fd, head, head_len, offset);
@@ -366,7 +366,7 @@ static int head_check(const uint8_t *head, uint64_t pages)
 	uint64_t crc_end = COUNT_SIZE + bitmap_len + CRC_SIZE;
 	uint32_t crc = (uint32_t)crc32_z(crc32_z(0, NULL, 0), bitmap, (size_t)bitmap_len);
 
-	if ((uint32_t)snapshot_load_le(bitmap + bitmap_len, CRC_SIZE) != crc)
+	if ((uint32_t)le_load(bitmap + bitmap_len, CRC_SIZE) != crc)
 		return error_set(-EBADMSG, "snapshot's memory page bitmap is corrupted: its CRC does not match");
 	/* Bits past the last page would name pages the RAM does not have. */
 	if (pages % 8 && bitmap[bitmap_len - 1] >> (pages % 8))
@@ -395,7 +395,7 @@ int snapshot_memory_inflate(int fd, uint64_t offset, uint64_t stored, uint8_t *r
 		err = read_exact(fd, count_bytes, COUNT_SIZE, offset);
 	if (err)
 		return err;
-	count = snapshot_load_le(count_bytes, COUNT_SIZE);
+	count = le_load(count_bytes, COUNT_SIZE);
 	if (count != pages)
 		return error_set(-EBADMSG, "snapshot's memory section is for %llu pages; its memory size is %llu",
 				 (unsigned long long)count, (unsigned long long)pages);

@@ -104,7 +104,7 @@ static void fix_bitmap_crc(struct file *f, const struct snapshot_header *h)
 	if (h->memory_offset > UINT64_MAX - 8 - 4 || bitmap > f->size ||
 	    !inside(h->memory_offset + 8, bitmap + 4, f->size))
 		return;
-	snapshot_store_le(f->bytes + h->memory_offset + 8 + bitmap,
+	le_store(f->bytes + h->memory_offset + 8 + bitmap,
 			  crc32(0, f->bytes + h->memory_offset + 8, (uInt)bitmap), 4);
 }
 

@@ -15,6 +15,7 @@
 #include "arch/aarch64/kernel_loader.h"
 #include "arch/aarch64/layout.h"
 #include "kvm/memory.h"
+#include "util/le.h"
 
 #define MIB (1024ULL * 1024)
 
@@ -27,20 +28,14 @@ static struct guest_memory make_memory(uint64_t bytes)
 	return mem;
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* An Image look-alike: the header, then `payload` bytes of 0xaa; BSS as image_size says. */
 static uint8_t *make_image(size_t payload, uint64_t text_offset, uint64_t image_size, size_t *size)
 {
 	uint8_t *img = calloc(1, ARM64_IMAGE_HEADER_SIZE + payload);
 
-	put_le(img + 8, text_offset, 8);
-	put_le(img + 16, image_size, 8);
-	put_le(img + 24, 0x2, 8); /* 4 KiB pages, little-endian */
+	le_store(img + 8, text_offset, 8);
+	le_store(img + 16, image_size, 8);
+	le_store(img + 24, 0x2, 8); /* 4 KiB pages, little-endian */
 	memcpy(img + 56, "ARM\x64", 4);
 	memset(img + ARM64_IMAGE_HEADER_SIZE, 0xaa, payload);
 	*size = ARM64_IMAGE_HEADER_SIZE + payload;
@@ -87,17 +82,17 @@ static void malformed_images_refused(void **state)
 	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);
 	img[56] = 'A';
 
-	put_le(img + 24, 0x3, 8); /* big-endian kernel */
+	le_store(img + 24, 0x3, 8); /* big-endian kernel */
 	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);
-	put_le(img + 24, 0x2, 8);
+	le_store(img + 24, 0x2, 8);
 
-	put_le(img + 16, 4096, 8); /* claims less than the file holds */
+	le_store(img + 16, 4096, 8); /* claims less than the file holds */
 	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);
-	put_le(img + 16, 63 * MIB, 8); /* with the offset, runs past 64 MiB of RAM */
-	put_le(img + 8, 2 * MIB, 8);
+	le_store(img + 16, 63 * MIB, 8); /* with the offset, runs past 64 MiB of RAM */
+	le_store(img + 8, 2 * MIB, 8);
 	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);
-	put_le(img + 16, UINT64_MAX, 8); /* sums would wrap */
-	put_le(img + 8, UINT64_MAX - 10, 8);
+	le_store(img + 16, UINT64_MAX, 8); /* sums would wrap */
+	le_store(img + 8, UINT64_MAX - 10, 8);
 	assert_int_equal(arm64_kernel_load(&mem, ARM64_RAM_BASE, img, size, &k), -EINVAL);
 
 	/* Nothing was reported on failure. */

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "devices/rtc_pl031.h"
+#include "util/le.h"
 
 static int64_t host_now = 1700000000;
 
@@ -19,13 +20,14 @@ static uint32_t rd(struct rtc_pl031 *rtc, uint64_t offset)
 	uint8_t b[4];
 
 	rtc_pl031_ops.read(rtc, offset, b, 4);
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+	return (uint32_t)le_load(b, 4);
 }
 
 static void wr(struct rtc_pl031 *rtc, uint64_t offset, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	uint8_t b[4];
 
+	le_store(b, v, 4);
 	rtc_pl031_ops.write(rtc, offset, b, 4);
 }
 

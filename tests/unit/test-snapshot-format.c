@@ -107,8 +107,8 @@ static int decode(const struct snapshot_header *h, uint64_t file_size)
 /* Rewrite a 32-bit field of page0 and the CRC after it, as a hand-crafted file would. */
 static void forge_u32(unsigned int at, uint32_t v)
 {
-	snapshot_store_le(page0 + at, v, 4);
-	snapshot_store_le(page0 + AT_HEADER_CRC, crc32(0, page0, AT_HEADER_CRC), 4);
+	le_store(page0 + at, v, 4);
+	le_store(page0 + AT_HEADER_CRC, crc32(0, page0, AT_HEADER_CRC), 4);
 }
 
 static void header_round_trip(void **state)
@@ -120,9 +120,9 @@ static void header_round_trip(void **state)
 	h.memory_stored = 100;
 	snapshot_header_encode(&h, page0);
 	assert_memory_equal(page0, SNAPSHOT_MAGIC, 8);
-	assert_int_equal(snapshot_load_le(page0 + AT_VERSION, 4), SNAPSHOT_FORMAT_VERSION);
-	assert_int_equal(snapshot_load_le(page0 + AT_HEADER_SIZE, 4), SNAPSHOT_HEADER_SIZE);
-	assert_int_equal(snapshot_load_le(page0 + AT_HEADER_CRC, 4), crc32(0, page0, AT_HEADER_CRC));
+	assert_int_equal(le_load(page0 + AT_VERSION, 4), SNAPSHOT_FORMAT_VERSION);
+	assert_int_equal(le_load(page0 + AT_HEADER_SIZE, 4), SNAPSHOT_HEADER_SIZE);
+	assert_int_equal(le_load(page0 + AT_HEADER_CRC, 4), crc32(0, page0, AT_HEADER_CRC));
 	for (size_t i = HEADER_FIELDS_END; i < SNAPSHOT_HEADER_SIZE; i++)
 		assert_int_equal(page0[i], 0);
 
@@ -376,9 +376,9 @@ static void records_round_trip(void **state)
 		total += SNAPSHOT_RECORD_HEADER_SIZE + (sample[r].len + 7) / 8 * 8;
 	assert_int_equal(w.len, total);
 	/* The first record's framing, byte by byte: tag, index, length, payload, zero padding. */
-	assert_int_equal(snapshot_load_le(w.buf, 4), 261);
-	assert_int_equal(snapshot_load_le(w.buf + 4, 4), 1);
-	assert_int_equal(snapshot_load_le(w.buf + 8, 8), 13);
+	assert_int_equal(le_load(w.buf, 4), 261);
+	assert_int_equal(le_load(w.buf + 4, 4), 1);
+	assert_int_equal(le_load(w.buf + 8, 8), 13);
 	for (size_t i = 13; i < 16; i++)
 		assert_int_equal(w.buf[SNAPSHOT_RECORD_HEADER_SIZE + i], 0);
 
@@ -483,15 +483,15 @@ static void records_bad_framing(void **state)
 	memcpy(p, w.buf, w.len);
 
 	/* Lengths that run past the end, however large. */
-	snapshot_store_le(p + 8, UINT64_MAX, 8);
+	le_store(p + 8, UINT64_MAX, 8);
 	assert_int_equal(parse_copy(p, w.len), -EBADMSG);
-	snapshot_store_le(p + 8, UINT64_MAX - 2, 8);
+	le_store(p + 8, UINT64_MAX - 2, 8);
 	assert_int_equal(parse_copy(p, w.len), -EBADMSG);
-	snapshot_store_le(p + 8, w.len - SNAPSHOT_RECORD_HEADER_SIZE + 1, 8);
+	le_store(p + 8, w.len - SNAPSHOT_RECORD_HEADER_SIZE + 1, 8);
 	assert_int_equal(parse_copy(p, w.len), -EBADMSG);
 	assert_error_contains("record 0 (at byte 0) says it holds");
 	/* A length that swallows the rest exactly is framing-valid. */
-	snapshot_store_le(p + 8, w.len - SNAPSHOT_RECORD_HEADER_SIZE, 8);
+	le_store(p + 8, w.len - SNAPSHOT_RECORD_HEADER_SIZE, 8);
 	assert_int_equal(parse_copy(p, w.len), 0);
 	free(p);
 
@@ -550,7 +550,7 @@ static void records_count_limit(void **state)
 	p = calloc(1, len);
 	assert_non_null(p);
 	for (size_t i = 0; i <= SNAPSHOT_MAX_RECORDS; i++)
-		snapshot_store_le(p + i * SNAPSHOT_RECORD_HEADER_SIZE + 4, i, 4);
+		le_store(p + i * SNAPSHOT_RECORD_HEADER_SIZE + 4, i, 4);
 	assert_int_equal(parse_copy(p, len), -EBADMSG);
 	assert_error_contains("more than 65536 records");
 	free(p);
@@ -967,7 +967,7 @@ static void forge_bitmap(int fd, uint64_t page)
 
 	assert_int_equal(pread(fd, bitmap, BITMAP_LEN, BITMAP_AT), BITMAP_LEN);
 	bitmap[page / 8] ^= (uint8_t)(1u << (page % 8));
-	snapshot_store_le(crc, crc32(0, bitmap, BITMAP_LEN), 4);
+	le_store(crc, crc32(0, bitmap, BITMAP_LEN), 4);
 	assert_int_equal(pwrite(fd, bitmap, BITMAP_LEN, BITMAP_AT), BITMAP_LEN);
 	assert_int_equal(pwrite(fd, crc, 4, BITMAP_AT + BITMAP_LEN), 4);
 }
@@ -1027,10 +1027,10 @@ static void memory_compressed_page_count(void **state)
 						 RAM_SIZE - PAGE), -EBADMSG);
 	assert_error_contains("is for 1536 pages; its memory size is 1535");
 
-	snapshot_store_le((uint8_t *)&count, UINT64_MAX, 8);
+	le_store((uint8_t *)&count, UINT64_MAX, 8);
 	assert_int_equal(pwrite(f->fd, &count, 8, SECTION_AT), 8);
 	assert_int_equal(inflate_back(f, stored), -EBADMSG);
-	snapshot_store_le((uint8_t *)&count, RAM_PAGES + 1, 8);
+	le_store((uint8_t *)&count, RAM_PAGES + 1, 8);
 	assert_int_equal(pwrite(f->fd, &count, 8, SECTION_AT), 8);
 	assert_int_equal(inflate_back(f, stored), -EBADMSG);
 }
@@ -1058,7 +1058,7 @@ static void memory_compressed_odd_page_count(void **state)
 	assert_int_equal(bitmap[0], 0x21);
 	assert_int_equal(bitmap[1], 0x10);
 	bitmap[1] |= 0x40;
-	snapshot_store_le(crc, crc32(0, bitmap, 2), 4);
+	le_store(crc, crc32(0, bitmap, 2), 4);
 	assert_int_equal(pwrite(f->fd, bitmap, 2, BITMAP_AT), 2);
 	assert_int_equal(pwrite(f->fd, crc, 4, BITMAP_AT + 2), 4);
 	assert_int_equal(snapshot_memory_inflate(f->fd, SECTION_AT, stored, f->back, 13 * PAGE),

@@ -3,21 +3,12 @@
 #include <errno.h>
 
 #include "util/error.h"
+#include "util/le.h"
 
 #define IMAGE_MAGIC 0x644d5241u /* "ARM\x64", little-endian, at byte 56 */
 #define IMAGE_FLAG_BIG_ENDIAN 0x1u
 /* Images from before Linux 3.17 leave image_size 0 and mean this text_offset. */
 #define LEGACY_TEXT_OFFSET 0x80000u
-
-/* A little-endian header field, whatever the host's byte order and the field's alignment. */
-static uint64_t header_field(const uint8_t *image, size_t offset, size_t bytes)
-{
-	uint64_t v = 0;
-
-	for (size_t i = bytes; i-- > 0;)
-		v = v << 8 | image[offset + i];
-	return v;
-}
 
 int arm64_kernel_load(const struct guest_memory *mem, uint64_t ram_base, const uint8_t *image,
 		      size_t size, struct arm64_kernel *out)
@@ -25,13 +16,13 @@ int arm64_kernel_load(const struct guest_memory *mem, uint64_t ram_base, const u
 	uint64_t text_offset, image_size, flags, entry;
 	int err;
 
-	if (size < ARM64_IMAGE_HEADER_SIZE || header_field(image, 56, 4) != IMAGE_MAGIC)
+	if (size < ARM64_IMAGE_HEADER_SIZE || le_load(image + 56, 4) != IMAGE_MAGIC)
 		return error_set(-EINVAL, "kernel is not an arm64 Image (no \"ARM\\x64\" magic at byte 56; "
 				 "a vmlinux ELF or a compressed Image.gz will not do)");
 	/* Fields are little-endian whatever the kernel's own byte order. */
-	text_offset = header_field(image, 8, 8);
-	image_size = header_field(image, 16, 8);
-	flags = header_field(image, 24, 8);
+	text_offset = le_load(image + 8, 8);
+	image_size = le_load(image + 16, 8);
+	flags = le_load(image + 24, 8);
 	if (flags & IMAGE_FLAG_BIG_ENDIAN)
 		return error_set(-EINVAL, "kernel is a big-endian arm64 Image; guests must be little-endian");
 	if (image_size == 0) {
