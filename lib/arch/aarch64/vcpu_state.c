@@ -170,19 +170,26 @@ void arm64_reg_name(uint64_t id, char *buf, size_t size)
 	}
 }
 
-int arm64_vcpu_get_reg64(int vcpu_fd, unsigned int index, uint64_t id, uint64_t *value)
+/* KVM_GET_ONE_REG (into value) or KVM_SET_ONE_REG (from it) of register id; a failure names the register. */
+static int one_reg(int vcpu_fd, unsigned int index, bool set, uint64_t id, const void *value)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)value };
 
-	if (ioctl(vcpu_fd, KVM_GET_ONE_REG, &reg) < 0) {
+	if (ioctl(vcpu_fd, set ? KVM_SET_ONE_REG : KVM_GET_ONE_REG, &reg) < 0) {
 		int err = -errno;
 		char name[64];
 
 		arm64_reg_name(id, name, sizeof(name));
-		return error_set_errno(err, "KVM_GET_ONE_REG %s (0x%llx) on vCPU %u", name,
+		return error_set_errno(err, "%s %s (0x%llx) on vCPU %u",
+				       set ? "KVM_SET_ONE_REG" : "KVM_GET_ONE_REG", name,
 				       (unsigned long long)id, index);
 	}
 	return 0;
+}
+
+int arm64_vcpu_get_reg64(int vcpu_fd, unsigned int index, uint64_t id, uint64_t *value)
+{
+	return one_reg(vcpu_fd, index, false, id, value);
 }
 
 int arm64_vcpu_read_mpidr(int vcpu_fd, unsigned int index, uint64_t *mpidr)
@@ -234,17 +241,9 @@ static int save_regs(int vcpu_fd, unsigned int index, struct snapshot_writer *w)
 		err = error_set(-ENOMEM, "out of memory for vCPU %u's registers", index);
 	for (uint64_t i = 0; !err && i < list->n; i++) {
 		uint64_t id = list->reg[i];
-		struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)(rec + pos + sizeof(id)) };
 
 		memcpy(rec + pos, &id, sizeof(id));
-		if (ioctl(vcpu_fd, KVM_GET_ONE_REG, &reg) < 0) {
-			char name[64];
-
-			err = -errno;
-			arm64_reg_name(id, name, sizeof(name));
-			err = error_set_errno(err, "KVM_GET_ONE_REG %s (0x%llx) on vCPU %u", name,
-					      (unsigned long long)id, index);
-		}
+		err = one_reg(vcpu_fd, index, false, id, rec + pos + sizeof(id));
 		pos += arm64_reg_entry_bytes(id);
 	}
 	if (!err)
@@ -317,18 +316,10 @@ static int set_regs(int vcpu_fd, unsigned int index, const uint8_t *rec, uint64_
 	int more;
 
 	while ((more = arm64_reg_next(rec, len, &pos, &id, &value)) > 0) {
-		struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)value };
+		int err = is_counter(id) == counters ? one_reg(vcpu_fd, index, true, id, value) : 0;
 
-		if (is_counter(id) != counters)
-			continue;
-		if (ioctl(vcpu_fd, KVM_SET_ONE_REG, &reg) < 0) {
-			int err = -errno;
-			char name[64];
-
-			arm64_reg_name(id, name, sizeof(name));
-			return error_set_errno(err, "restoring vCPU %u: KVM_SET_ONE_REG %s (0x%llx)",
-					       index, name, (unsigned long long)id);
-		}
+		if (err)
+			return err;
 	}
 	return more;
 }
