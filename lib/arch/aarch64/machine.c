@@ -15,6 +15,7 @@
 #include "arch/aarch64/fdt.h"
 #include "arch/aarch64/kernel_loader.h"
 #include "arch/aarch64/layout.h"
+#include "arch/aarch64/vgic_state.h"
 #include "devices/virtio/mmio.h"
 #include "util/error.h"
 #include "vmm/machine.h"
@@ -48,11 +49,9 @@ unsigned int arch_memory_layout(uint64_t ram_bytes, struct memory_region *out)
 
 static int vgic_attr(int fd, uint32_t group, uint64_t attr, void *value, const char *what)
 {
-	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)value };
+	int err = arm64_vgic_attr(fd, true, group, attr, value);
 
-	if (ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0)
-		return error_set_errno(-errno, "cannot set the GICv3's %s", what);
-	return 0;
+	return err ? error_set_errno(err, "cannot set the GICv3's %s", what) : 0;
 }
 
 /* The in-kernel GICv3: created before the vCPUs, initialized after them (arch_vcpus_created). */

@@ -170,7 +170,7 @@ void arm64_reg_name(uint64_t id, char *buf, size_t size)
 	}
 }
 
-/* KVM_GET_ONE_REG (into value) or KVM_SET_ONE_REG (from it) of register id; a failure names the register. */
+/* KVM_GET_ONE_REG (into value) or KVM_SET_ONE_REG (from it) of register id; failures name it. */
 static int one_reg(int vcpu_fd, unsigned int index, bool set, uint64_t id, const void *value)
 {
 	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)value };

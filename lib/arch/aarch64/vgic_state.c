@@ -96,7 +96,7 @@ struct vgic_io {
 	int err;
 };
 
-static int vgic_attr(int fd, bool write, uint32_t group, uint64_t attr, void *value)
+int arm64_vgic_attr(int fd, bool write, uint32_t group, uint64_t attr, void *value)
 {
 	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)value };
 
@@ -137,7 +137,7 @@ __attribute__((format(printf, 4, 5))) static void io_reg(struct vgic_io *io, uin
 
 	if (io->err)
 		return;
-	err = vgic_attr(io->fd, io->restore, io->group, io->mpidr_attr | offset, value);
+	err = arm64_vgic_attr(io->fd, io->restore, io->group, io->mpidr_attr | offset, value);
 	IO_FAIL_IF(io, err, fmt);
 }
 
@@ -153,7 +153,7 @@ __attribute__((format(printf, 4, 5))) static void io_reg64(struct vgic_io *io, u
 	half[0] = (uint32_t)*value;
 	half[1] = (uint32_t)(*value >> 32);
 	for (unsigned int i = 0; !err && i < 2; i++)
-		err = vgic_attr(io->fd, io->restore, io->group, io->mpidr_attr | (offset + 4 * i),
+		err = arm64_vgic_attr(io->fd, io->restore, io->group, io->mpidr_attr | (offset + 4 * i),
 				&half[i]);
 	IO_FAIL_IF(io, err, fmt);
 	if (!err && !io->restore)
@@ -177,9 +177,9 @@ __attribute__((format(printf, 5, 6))) static void io_pair(struct vgic_io *io, ui
 		return;
 	clear = ~*value;
 	if (io->restore)
-		err = vgic_attr(io->fd, true, io->group, io->mpidr_attr | clear_offset, &clear);
+		err = arm64_vgic_attr(io->fd, true, io->group, io->mpidr_attr | clear_offset, &clear);
 	if (!err)
-		err = vgic_attr(io->fd, io->restore, io->group, io->mpidr_attr | set_offset, value);
+		err = arm64_vgic_attr(io->fd, io->restore, io->group, io->mpidr_attr | set_offset, value);
 	IO_FAIL_IF(io, err, fmt);
 }
 
@@ -191,7 +191,7 @@ __attribute__((format(printf, 4, 5))) static void io_sysreg(struct vgic_io *io, 
 
 	if (io->err)
 		return;
-	err = vgic_attr(io->fd, io->restore, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS,
+	err = arm64_vgic_attr(io->fd, io->restore, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS,
 			io->mpidr_attr | sysreg, value);
 	IO_FAIL_IF(io, err, fmt);
 }
@@ -207,7 +207,7 @@ __attribute__((format(printf, 4, 5))) static void io_level(struct vgic_io *io, u
 
 	if (io->err)
 		return;
-	err = vgic_attr(io->fd, io->restore, KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, attr, value);
+	err = arm64_vgic_attr(io->fd, io->restore, KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, attr, value);
 	IO_FAIL_IF(io, err, fmt);
 }
 
@@ -305,7 +305,7 @@ static void icc_walk(struct vgic_io *io, struct arm64_icc_state *c)
 
 static int read_typer(int vgic_fd, uint32_t *typer)
 {
-	int err = vgic_attr(vgic_fd, false, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_TYPER, typer);
+	int err = arm64_vgic_attr(vgic_fd, false, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, GICD_TYPER, typer);
 
 	return err ? error_set_errno(err, "cannot read the GIC distributor's GICD_TYPER") : 0;
 }

@@ -14,6 +14,7 @@
 #ifndef AGENTVM_ARCH_AARCH64_VGIC_STATE_H
 #define AGENTVM_ARCH_AARCH64_VGIC_STATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct snapshot_state;
@@ -83,6 +84,9 @@ unsigned int arm64_icc_apr_count(uint64_t icc_ctlr);
 uint64_t arm64_vgic_mpidr_attr(uint64_t mpidr);
 
 /* ---- KVM ---- */
+
+/* KVM_SET_DEVICE_ATTR (write) or KVM_GET_DEVICE_ATTR of the VGIC device fd: 0 or -errno, no message. */
+int arm64_vgic_attr(int fd, bool write, uint32_t group, uint64_t attr, void *value);
 
 /* SNAP_ARM64_GICD, then SNAP_ARM64_GICR and SNAP_ARM64_ICC of each vCPU i, whose MPIDR is mpidrs[i]. */
 int arm64_vgic_save(int vgic_fd, const uint64_t *mpidrs, unsigned int nvcpus,
