@@ -15,6 +15,7 @@
 #include "arch/aarch64/fdt.h"
 #include "arch/aarch64/kernel_loader.h"
 #include "arch/aarch64/layout.h"
+#include "arch/aarch64/vcpu_state.h"
 #include "arch/aarch64/vgic_state.h"
 #include "devices/virtio/mmio.h"
 #include "util/error.h"
@@ -206,15 +207,6 @@ int arch_boot_prepare(struct machine *m, const struct mapped_file *kernel,
 	return err;
 }
 
-static int set_core_reg(int vcpu_fd, uint64_t id, uint64_t value, const char *name)
-{
-	struct kvm_one_reg reg = { .id = id, .addr = (uint64_t)(uintptr_t)&value };
-
-	if (ioctl(vcpu_fd, KVM_SET_ONE_REG, &reg) < 0)
-		return error_set_errno(-errno, "cannot set vCPU 0's %s", name);
-	return 0;
-}
-
 int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd)
 {
 	struct kvm_vcpu_init init = m->arch.vcpu_init;
@@ -227,12 +219,12 @@ int arch_vcpu_init(struct machine *m, unsigned int index, int vcpu_fd)
 		return error_set_errno(-errno, "KVM_ARM_VCPU_INIT on vCPU %u", index);
 	if (index > 0)
 		return 0;
-	err = set_core_reg(vcpu_fd, CORE_REG(regs.pstate), ARM64_BOOT_PSTATE, "PSTATE");
+	err = arm64_vcpu_set_reg64(vcpu_fd, 0, CORE_REG(regs.pstate), ARM64_BOOT_PSTATE);
 	if (!err)
-		err = set_core_reg(vcpu_fd, CORE_REG(regs.pc), m->arch.entry, "PC");
+		err = arm64_vcpu_set_reg64(vcpu_fd, 0, CORE_REG(regs.pc), m->arch.entry);
 	/* x0: the device tree; x1-x3 are reserved and must be zero, which a fresh vCPU's are. */
 	if (!err)
-		err = set_core_reg(vcpu_fd, CORE_REG(regs.regs[0]), m->arch.dtb_addr, "x0");
+		err = arm64_vcpu_set_reg64(vcpu_fd, 0, CORE_REG(regs.regs[0]), m->arch.dtb_addr);
 	return err;
 }
 

@@ -192,6 +192,11 @@ int arm64_vcpu_get_reg64(int vcpu_fd, unsigned int index, uint64_t id, uint64_t 
 	return one_reg(vcpu_fd, index, false, id, value);
 }
 
+int arm64_vcpu_set_reg64(int vcpu_fd, unsigned int index, uint64_t id, uint64_t value)
+{
+	return one_reg(vcpu_fd, index, true, id, &value);
+}
+
 int arm64_vcpu_read_mpidr(int vcpu_fd, unsigned int index, uint64_t *mpidr)
 {
 	return arm64_vcpu_get_reg64(vcpu_fd, index, MPIDR_EL1, mpidr);

@@ -59,8 +59,9 @@ void arm64_reg_name(uint64_t id, char *buf, size_t size);
 /* The vCPU's MPIDR_EL1, whose affinity fields name its redistributor to the VGIC. */
 int arm64_vcpu_read_mpidr(int vcpu_fd, unsigned int index, uint64_t *mpidr);
 
-/* One 64-bit system register (an ARM64_SYS_REG id) of a vCPU; `index` is for messages. */
+/* Get or set one 64-bit register (a KVM_REG_SIZE_U64 id) of a vCPU; `index` is for messages. */
 int arm64_vcpu_get_reg64(int vcpu_fd, unsigned int index, uint64_t id, uint64_t *value);
+int arm64_vcpu_set_reg64(int vcpu_fd, unsigned int index, uint64_t id, uint64_t value);
 
 /* The records of vCPU `index`: SNAP_ARM64_REGS, SNAP_ARM64_MP_STATE, SNAP_ARM64_EVENTS. */
 int arm64_vcpu_state_save(int vcpu_fd, unsigned int index, struct snapshot_writer *w);
