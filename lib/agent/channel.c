@@ -118,7 +118,8 @@ static int header_complete(struct agent_channel *ch)
 	return 0;
 }
 
-int agent_channel_receive(struct agent_channel *ch, struct agent_frame *frame)
+/* agent_channel_receive() without the handshake: the next frame, whatever it is. */
+static int receive_frame(struct agent_channel *ch, struct agent_frame *frame)
 {
 	for (;;) {
 		bool in_header = ch->header_have < AGENT_HEADER_SIZE;
@@ -157,6 +158,35 @@ int agent_channel_receive(struct agent_channel *ch, struct agent_frame *frame)
 				return err;
 		}
 	}
+}
+
+/* The first frame the guest sends answers our HELLO: its own HELLO, or an ERROR refusing ours. */
+static int hello_accept(struct agent_channel *ch, const struct agent_frame *f)
+{
+	struct agent_guest_hello hello;
+
+	if (f->type != AGENT_G2H_HELLO)
+		return agent_channel_unexpected(f, "the handshake");
+	if (agent_guest_hello_decode(f->payload, f->len, &hello))
+		return error_set(-EPROTO, "the guest agent sent a malformed HELLO");
+	if (hello.version != AGENT_PROTOCOL_VERSION)
+		return error_set(-EPROTONOSUPPORT,
+				 "the guest agent (%.*s) chose protocol version %u; we speak %d",
+				 (int)hello.agent_version.len, hello.agent_version.ptr,
+				 hello.version, AGENT_PROTOCOL_VERSION);
+	ch->version = hello.version;
+	ch->greeted = true;
+	return 0;
+}
+
+int agent_channel_receive(struct agent_channel *ch, struct agent_frame *frame)
+{
+	int got = receive_frame(ch, frame);
+
+	if (got != 1 || ch->greeted)
+		return got;
+	got = hello_accept(ch, frame);
+	return got ? got : receive_frame(ch, frame);
 }
 
 int agent_channel_wait(struct agent_channel *ch, short events, int64_t deadline)
@@ -231,45 +261,25 @@ int agent_channel_unexpected(const struct agent_frame *frame, const char *doing)
 			 e.message.ptr);
 }
 
-static int handshake(struct agent_channel *ch, int64_t deadline)
+int agent_channel_attach(int fd, int stop_fd, struct agent_channel *ch)
 {
-	struct agent_guest_hello hello;
-	struct agent_frame f;
 	struct agent_writer w;
-	int err;
-
-	agent_channel_writer(ch, &w);
-	agent_host_hello_encode(&w, AGENT_PROTOCOL_VERSION);
-	err = agent_channel_exchange(ch, &w, deadline, &f);
-	if (err)
-		return err;
-	if (f.type != AGENT_G2H_HELLO)
-		return agent_channel_unexpected(&f, "the handshake");
-	if (agent_guest_hello_decode(f.payload, f.len, &hello))
-		return error_set(-EPROTO, "the guest agent sent a malformed HELLO");
-	if (hello.version != AGENT_PROTOCOL_VERSION)
-		return error_set(-EPROTONOSUPPORT,
-				 "the guest agent (%.*s) chose protocol version %u; we speak %d",
-				 (int)hello.agent_version.len, hello.agent_version.ptr,
-				 hello.version, AGENT_PROTOCOL_VERSION);
-	ch->version = hello.version;
-	return 0;
-}
-
-int agent_channel_attach(int fd, int stop_fd, int64_t deadline, struct agent_channel *ch)
-{
 	int err;
 
 	memset(ch, 0, sizeof(*ch));
 	ch->fd = fd;
 	ch->stop_fd = stop_fd;
 	ch->queue = malloc(AGENT_CHANNEL_QUEUE);
-	if (!ch->queue)
+	if (!ch->queue) {
 		err = error_set(-ENOMEM, "out of memory for an agent connection");
-	else if (fcntl(ch->fd, F_SETFL, O_NONBLOCK) < 0)
+	} else if (fcntl(ch->fd, F_SETFL, O_NONBLOCK) < 0) {
 		err = error_set_errno(-errno, "cannot make the agent connection non-blocking");
-	else
-		err = handshake(ch, deadline);
+	} else {
+		/* Queued, not sent: it leaves with the request, in the same packet. */
+		agent_channel_writer(ch, &w);
+		agent_host_hello_encode(&w, AGENT_PROTOCOL_VERSION);
+		err = agent_channel_commit(ch, &w);
+	}
 	if (err)
 		agent_channel_close(ch);
 	return err;
@@ -281,5 +291,5 @@ int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
 	int fd, err = virtio_vsock_connect(vs, AGENT_VSOCK_PORT, deadline_poll_timeout(deadline),
 					   &fd);
 
-	return err ? err : agent_channel_attach(fd, stop_fd, deadline, ch);
+	return err ? err : agent_channel_attach(fd, stop_fd, ch);
 }

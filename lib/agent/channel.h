@@ -1,7 +1,9 @@
 /*
  * The host's end of one agent connection (doc/protocol.md): a vsock stream to
- * the guest agent's port, past the HELLO handshake, with frame-at-a-time
- * reading and a send queue. Non-blocking underneath so that one thread can
+ * the guest agent's port, with frame-at-a-time reading and a send queue. The
+ * HELLO handshake is pipelined: our HELLO waits in the queue for the request
+ * and leaves with it, and the guest's answer is checked as the first frame
+ * received, so a request costs one round trip, not two. Non-blocking underneath so that one thread can
  * relay stdin, output and signals of an exec at once; the _wait helpers block
  * until a deadline for the simple request/reply exchanges.
  *
@@ -20,8 +22,9 @@
 
 struct virtio_vsock;
 
-/* Room in the send queue: one EXEC of the largest size, or a few data frames. */
-#define AGENT_CHANNEL_QUEUE (AGENT_HEADER_SIZE + AGENT_MAX_PAYLOAD)
+/* Room in the send queue: our HELLO (a le32 version) and an EXEC of the largest size behind it,
+ * or a few data frames. */
+#define AGENT_CHANNEL_QUEUE (AGENT_HEADER_SIZE + 4 + AGENT_HEADER_SIZE + AGENT_MAX_PAYLOAD)
 
 /* A frame as received; payload is valid until the next receive. */
 struct agent_frame {
@@ -33,7 +36,8 @@ struct agent_frame {
 struct agent_channel {
 	int fd;        /* our end of the vsock stream, non-blocking */
 	int stop_fd;   /* borrowed: readable once the VM stops */
-	uint32_t version; /* negotiated */
+	uint32_t version; /* negotiated; valid once greeted */
+	bool greeted;     /* the guest's HELLO arrived and was accepted */
 
 	/* Receiving: a header, then its payload. */
 	uint8_t header[AGENT_HEADER_SIZE];
@@ -48,11 +52,12 @@ struct agent_channel {
 };
 
 /*
- * Connect to the agent and complete the handshake before deadline
- * (util/clock.h). stop_fd is polled alongside, so a VM that stops ends the
- * wait with -EHOSTDOWN. Errors: those of virtio_vsock_connect() (-ENOTCONN
- * while the guest driver is not up, -ECONNREFUSED while nothing listens),
- * -ETIMEDOUT, -EHOSTDOWN, -EPROTO, -EPROTONOSUPPORT, -ENOMEM.
+ * Connect to the agent (before deadline, util/clock.h) and queue our HELLO.
+ * stop_fd is polled alongside, so a VM that stops ends the wait with
+ * -EHOSTDOWN. Errors: those of virtio_vsock_connect() (-ENOTCONN while the
+ * guest driver is not up, -ECONNREFUSED while nothing listens), -ETIMEDOUT,
+ * -EHOSTDOWN, -ENOMEM. The handshake's own errors (-EPROTO,
+ * -EPROTONOSUPPORT, a refusal) come from the first receive.
  */
 int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
 		       struct agent_channel *ch);
@@ -61,7 +66,7 @@ int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
  * The same over a stream already connected to the agent (tests use a
  * socketpair); fd belongs to the channel from here on, even on failure.
  */
-int agent_channel_attach(int fd, int stop_fd, int64_t deadline, struct agent_channel *ch);
+int agent_channel_attach(int fd, int stop_fd, struct agent_channel *ch);
 
 /* Close the stream and free the buffers; a second close is a no-op. */
 void agent_channel_close(struct agent_channel *ch);
@@ -92,7 +97,9 @@ int agent_channel_flush(struct agent_channel *ch);
  * Read what the stream has now: 1 and *frame when a whole frame arrived, 0
  * when more bytes are needed, -EPIPE at end of stream between frames,
  * -EPROTO for a header agent_frame_header_parse() refuses or an end of
- * stream inside a frame, -ENOMEM.
+ * stream inside a frame, -ENOMEM. The guest's HELLO is consumed here, never
+ * returned: anything else first is an error (-EPROTO, -EPROTONOSUPPORT, or
+ * the guest's ERROR as a negative errno), as is a version we do not speak.
  */
 int agent_channel_receive(struct agent_channel *ch, struct agent_frame *frame);
 

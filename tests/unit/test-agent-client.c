@@ -30,6 +30,7 @@ struct fake_agent {
 	uint8_t script[256 * 1024];
 	size_t len;
 	bool keep_open; /* after the script, read until the host closes; else close at once */
+	size_t read_first; /* bytes to read from the host (kept in received) before the script */
 	int fd;
 	pthread_t thread;
 	/* With keep_open: the start of what the host sent, for tests to check. */
@@ -44,6 +45,9 @@ static void *fake_agent_main(void *arg)
 	uint8_t sink[4096];
 	ssize_t n;
 
+	while (a->received_len < a->read_first &&
+	       (n = read(a->fd, a->received + a->received_len, a->read_first - a->received_len)) > 0)
+		a->received_len += (size_t)n;
 	while (sent < a->len) {
 		n = write(a->fd, a->script + sent, a->len - sent);
 		if (n <= 0)
@@ -131,7 +135,7 @@ static void script_error(struct fake_agent *a, uint16_t type, uint32_t err, cons
 	script_commit(a, &w);
 }
 
-/* Start the fake agent and attach a channel to it: the handshake's result. */
+/* Start the fake agent and attach a channel to it. */
 static int connect_fake(struct fake_agent *a, struct agent_channel *ch)
 {
 	int sv[2];
@@ -140,7 +144,7 @@ static int connect_fake(struct fake_agent *a, struct agent_channel *ch)
 	a->fd = sv[1];
 	assert_int_equal(pthread_create(&a->thread, NULL, fake_agent_main, a), 0);
 	/* No VM to stop here: poll() ignores the negative stop descriptor. */
-	return agent_channel_attach(sv[0], -1, deadline_after_ms(5000), ch);
+	return agent_channel_attach(sv[0], -1, ch);
 }
 
 static int run_exec(struct fake_agent *a, struct agent_exec_outcome *o, size_t capture_limit)
@@ -338,44 +342,82 @@ static void capture_is_bounded(void **state)
 	free(a);
 }
 
+/* A PING and its answer's first frame: the handshake's outcome, which the first receive checks. */
+static int ping_fake(struct fake_agent *a, int timeout_ms, struct agent_frame *f)
+{
+	int64_t deadline = deadline_after_ms(timeout_ms);
+	struct agent_channel ch;
+	struct agent_writer w;
+	int err = connect_fake(a, &ch);
+
+	assert_int_equal(err, 0);
+	agent_channel_writer(&ch, &w);
+	agent_frame_encode(&w, AGENT_H2G_PING, NULL, 0);
+	err = agent_channel_exchange(&ch, &w, deadline, f);
+	agent_channel_close(&ch);
+	pthread_join(a->thread, NULL);
+	free(a);
+	return err;
+}
+
 static void handshake_refusals(void **state)
 {
-	struct agent_channel ch;
 	struct fake_agent *a;
+	struct agent_frame f;
 
 	(void)state;
 	a = calloc(1, sizeof(*a));
 	script_hello(a, 2);
-	assert_int_equal(connect_fake(a, &ch), -EPROTONOSUPPORT);
+	assert_int_equal(ping_fake(a, 5000, &f), -EPROTONOSUPPORT);
 	assert_non_null(strstr(error_get(), "fake-agent 1"));
-	pthread_join(a->thread, NULL);
-	free(a);
 
 	a = calloc(1, sizeof(*a));
 	script_error(a, AGENT_G2H_ERROR, EPROTONOSUPPORT, "v1 only");
-	assert_int_equal(connect_fake(a, &ch), -EPROTONOSUPPORT);
-	pthread_join(a->thread, NULL);
-	free(a);
+	assert_int_equal(ping_fake(a, 5000, &f), -EPROTONOSUPPORT);
+	assert_non_null(strstr(error_get(), "v1 only"));
 
 	a = calloc(1, sizeof(*a));
 	script_started(a);
-	assert_int_equal(connect_fake(a, &ch), -EPROTO);
-	pthread_join(a->thread, NULL);
-	free(a);
+	assert_int_equal(ping_fake(a, 5000, &f), -EPROTO);
 
-	/* Silence: the handshake's deadline ends the wait. */
+	/* A HELLO, then the stream ends: no answer to the request. */
+	a = calloc(1, sizeof(*a));
+	script_hello(a, AGENT_PROTOCOL_VERSION);
+	assert_int_equal(ping_fake(a, 5000, &f), -EPIPE);
+
+	/* Silence: the request's deadline ends the wait. */
 	a = calloc(1, sizeof(*a));
 	a->keep_open = true;
-	{
-		int sv[2];
+	assert_int_equal(ping_fake(a, 100, &f), -ETIMEDOUT);
+}
 
-		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-		a->fd = sv[1];
-		assert_int_equal(pthread_create(&a->thread, NULL, fake_agent_main, a), 0);
-		assert_int_equal(agent_channel_attach(sv[0], -1, deadline_after_ms(100), &ch),
-				 -ETIMEDOUT);
-	}
+/*
+ * Our HELLO and the request leave together: this agent reads both before it
+ * says anything, so a host that waited for the guest's HELLO first would
+ * never get an answer. The HELLO itself is consumed by the receive.
+ */
+static void hello_leaves_with_the_request(void **state)
+{
+	int64_t deadline = deadline_after_ms(5000);
+	struct fake_agent *a = new_agent();
+	struct agent_channel ch;
+	struct agent_writer w;
+	struct agent_frame f;
+
+	(void)state;
+	a->read_first = AGENT_HEADER_SIZE + 4 + AGENT_HEADER_SIZE;
+	script_frame(a, AGENT_G2H_PONG, NULL, 0);
+	assert_int_equal(connect_fake(a, &ch), 0);
+	agent_channel_writer(&ch, &w);
+	agent_frame_encode(&w, AGENT_H2G_PING, NULL, 0);
+	assert_int_equal(agent_channel_exchange(&ch, &w, deadline, &f), 0);
+	assert_int_equal(f.type, AGENT_G2H_PONG);
+	assert_int_equal(ch.version, AGENT_PROTOCOL_VERSION);
+	agent_channel_close(&ch);
 	pthread_join(a->thread, NULL);
+	assert_int_equal(a->received_len, a->read_first);
+	assert_int_equal(a->received[4], AGENT_H2G_HELLO);
+	assert_int_equal(a->received[AGENT_HEADER_SIZE + 4 + 4], AGENT_H2G_PING);
 	free(a);
 }
 
@@ -628,6 +670,7 @@ int main(void)
 		cmocka_unit_test(exec_failed_is_an_outcome),
 		cmocka_unit_test(capture_is_bounded),
 		cmocka_unit_test(handshake_refusals),
+		cmocka_unit_test(hello_leaves_with_the_request),
 		cmocka_unit_test(file_read_checks_sizes),
 		cmocka_unit_test(file_write_reports_guest_errors),
 		cmocka_unit_test(sync_sends_time_and_seed),
