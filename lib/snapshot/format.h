@@ -27,6 +27,8 @@
 #define SNAPSHOT_FORMAT_VERSION 1
 #define SNAPSHOT_HEADER_SIZE 4096
 #define SNAPSHOT_PAGE_SIZE 4096
+/* Where a raw memory section starts: huge-page aligned, see snapshot_save.c. */
+#define SNAPSHOT_MEMORY_ALIGN (2u << 20)
 #define SNAPSHOT_MAX_STATE (64u << 20)        /* bigger state sections are refused */
 #define SNAPSHOT_MAX_MEMORY (64ull << 30)
 /* Bounds the index snapshot_state_parse() allocates; hundreds of vCPUs need a few thousand. */

@@ -150,18 +150,22 @@ static int read_exact(int fd, uint8_t *p, size_t len, uint64_t offset)
 
 /* ---- Raw ---- */
 
-/* Pages at their own positions; what is not written stays a hole that reads as zero. */
+/*
+ * Pages at their own positions; what is not written stays a hole that reads
+ * as zero. The file gets its full size first: a tmpfs mounted
+ * huge=within_size gives huge pages only inside the file's size.
+ */
 static int write_raw(int fd, uint64_t offset, struct page_scan *scan, uint64_t *stored)
 {
 	uint64_t start, len;
 	int err = 0;
 
+	if (ftruncate(fd, (off_t)(offset + scan->size)) < 0)
+		return error_set_errno(-errno, "cannot size the snapshot's memory section");
 	while (!err && next_run(scan, &start, &len))
 		err = write_all(fd, scan->ram + start, (size_t)len, offset + start);
 	if (err)
 		return err;
-	if (ftruncate(fd, (off_t)(offset + scan->size)) < 0)
-		return error_set_errno(-errno, "cannot size the snapshot's memory section");
 	*stored = scan->size;
 	return 0;
 }
