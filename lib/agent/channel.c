@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/link.h"
 #include "devices/virtio/vsock.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -285,11 +286,49 @@ int agent_channel_attach(int fd, int stop_fd, struct agent_channel *ch)
 	return err;
 }
 
-int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
-		       struct agent_channel *ch)
+/* agent_channel_open(), taking the link's standby connection only if `standby`. */
+static int channel_open(struct agent_link *link, bool standby, int64_t deadline,
+			struct agent_channel *ch)
 {
-	int fd, err = virtio_vsock_connect(vs, AGENT_VSOCK_PORT, deadline_poll_timeout(deadline),
-					   &fd);
+	int fd = standby ? agent_link_take(link) : -1;
+	int err = fd >= 0 ? 0
+			  : virtio_vsock_connect(link->vs, AGENT_VSOCK_PORT,
+						 deadline_poll_timeout(deadline), &fd);
 
-	return err ? err : agent_channel_attach(fd, stop_fd, ch);
+	if (!err)
+		err = agent_channel_attach(fd, link->stop_fd, ch);
+	if (!err)
+		ch->from_standby = standby && fd >= 0;
+	return err;
+}
+
+int agent_channel_open(struct agent_link *link, int64_t deadline, struct agent_channel *ch)
+{
+	return channel_open(link, true, deadline, ch);
+}
+
+int agent_request(struct agent_link *link, int64_t deadline, agent_request_fn request, void *arg)
+{
+	struct agent_channel ch;
+	int err = channel_open(link, true, deadline, &ch);
+	bool again;
+
+	if (err)
+		return err;
+	err = request(&ch, arg);
+	/*
+	 * The agent answers HELLO before it reads a request, so a standby
+	 * connection that ended before the first byte of an answer (its idle
+	 * worker was killed, say) never saw ours: once more, on a new connection.
+	 */
+	again = err == -EPIPE && ch.from_standby && !ch.greeted && ch.header_have == 0;
+	agent_channel_close(&ch);
+	if (!again)
+		return err;
+	err = channel_open(link, false, deadline, &ch);
+	if (err)
+		return err;
+	err = request(&ch, arg);
+	agent_channel_close(&ch);
+	return err;
 }

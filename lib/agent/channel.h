@@ -20,7 +20,7 @@
 
 #include "agent/protocol.h"
 
-struct virtio_vsock;
+struct agent_link;
 
 /* Room in the send queue: our HELLO (a le32 version) and an EXEC of the largest size behind it,
  * or a few data frames. */
@@ -38,6 +38,7 @@ struct agent_channel {
 	int stop_fd;   /* borrowed: readable once the VM stops */
 	uint32_t version; /* negotiated; valid once greeted */
 	bool greeted;     /* the guest's HELLO arrived and was accepted */
+	bool from_standby; /* the link's standby connection (agent/link.h) */
 
 	/* Receiving: a header, then its payload. */
 	uint8_t header[AGENT_HEADER_SIZE];
@@ -52,15 +53,27 @@ struct agent_channel {
 };
 
 /*
- * Connect to the agent (before deadline, util/clock.h) and queue our HELLO.
- * stop_fd is polled alongside, so a VM that stops ends the wait with
- * -EHOSTDOWN. Errors: those of virtio_vsock_connect() (-ENOTCONN while the
- * guest driver is not up, -ECONNREFUSED while nothing listens), -ETIMEDOUT,
- * -EHOSTDOWN, -ENOMEM. The handshake's own errors (-EPROTO,
- * -EPROTONOSUPPORT, a refusal) come from the first receive.
+ * Take the link's standby connection, or connect to the agent (before
+ * deadline, util/clock.h), and queue our HELLO. The link's stop_fd is polled
+ * alongside every wait, so a VM that stops ends it with -EHOSTDOWN. Errors:
+ * those of virtio_vsock_connect() (-ENOTCONN while the guest driver is not
+ * up, -ECONNREFUSED while nothing listens), -ETIMEDOUT, -EHOSTDOWN,
+ * -ENOMEM. The handshake's own errors (-EPROTO, -EPROTONOSUPPORT, a
+ * refusal) come from the first receive.
  */
-int agent_channel_open(struct virtio_vsock *vs, int stop_fd, int64_t deadline,
-		       struct agent_channel *ch);
+int agent_channel_open(struct agent_link *link, int64_t deadline, struct agent_channel *ch);
+
+/* A request made on an open channel: 0 or a negative errno with the message set. */
+typedef int (*agent_request_fn)(struct agent_channel *ch, void *arg);
+
+/*
+ * agent_channel_open(), `request` on the channel, agent_channel_close(). A
+ * standby connection that the guest ended before answering (-EPIPE with
+ * nothing received) never saw the request, which is then made once more on
+ * a new connection; a request must therefore read nothing it cannot read
+ * again (exec reads stdin_fd only once the guest's HELLO arrived).
+ */
+int agent_request(struct agent_link *link, int64_t deadline, agent_request_fn request, void *arg);
 
 /*
  * The same over a stream already connected to the agent (tests use a

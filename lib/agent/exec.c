@@ -238,7 +238,9 @@ static int cancelled(void)
 /* One turn: wait for the stream, stdin_fd, cancel_fd, the VM's stop or a deadline. */
 static int wait_turn(struct exec_run *run)
 {
-	bool read_fd = run->stdin_open && run->stdin_chunk && stdin_has_room(run->ch);
+	/* Not before the guest's HELLO: until then, agent_request() may have to start over. */
+	bool read_fd = run->stdin_open && run->stdin_chunk && stdin_has_room(run->ch) &&
+		       run->ch->greeted;
 	struct pollfd fds[4] = {
 		{ .fd = run->ch->fd,
 		  .events = (short)(POLLIN | (agent_channel_unsent(run->ch) ? POLLOUT : 0)) },
@@ -321,18 +323,25 @@ int agent_exec_on(struct agent_channel *ch, const struct agent_exec_request *req
 	return err;
 }
 
-int agent_exec(struct virtio_vsock *vs, int stop_fd, const struct agent_exec_request *req,
+struct exec_call {
+	const struct agent_exec_request *req;
+	struct agent_exec_outcome *outcome;
+};
+
+static int exec_request(struct agent_channel *ch, void *arg)
+{
+	struct exec_call *call = arg;
+
+	agent_exec_outcome_release(call->outcome); /* a first attempt's, when made again */
+	return agent_exec_on(ch, call->req, call->outcome);
+}
+
+int agent_exec(struct agent_link *link, const struct agent_exec_request *req,
 	       struct agent_exec_outcome *outcome)
 {
-	struct agent_channel ch;
-	/* The handshake shares the command's deadline: a timeout covers a stuck agent too. */
-	int err = agent_channel_open(vs, stop_fd, timeout_deadline(req), &ch);
+	struct exec_call call = { .req = req, .outcome = outcome };
 
-	if (err) {
-		memset(outcome, 0, sizeof(*outcome));
-		return err;
-	}
-	err = agent_exec_on(&ch, req, outcome);
-	agent_channel_close(&ch);
-	return err;
+	memset(outcome, 0, sizeof(*outcome));
+	/* The connection shares the command's deadline: a timeout covers a stuck agent too. */
+	return agent_request(link, timeout_deadline(req), exec_request, &call);
 }

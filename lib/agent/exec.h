@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 struct agent_channel;
-struct virtio_vsock;
+struct agent_link;
 
 struct agent_exec_request {
 	uint64_t session;
@@ -52,7 +52,7 @@ struct agent_exec_outcome {
  * -EHOSTDOWN, -ECANCELED (cancel_fd), -EIO (stdin_fd), -ENOMEM, -EINVAL (a request the protocol
  * cannot carry), or the guest's errno from an ERROR.
  */
-int agent_exec(struct virtio_vsock *vs, int stop_fd, const struct agent_exec_request *req,
+int agent_exec(struct agent_link *link, const struct agent_exec_request *req,
 	       struct agent_exec_outcome *outcome);
 
 /* The same on a channel past its handshake (tests drive it over a socketpair). */

@@ -71,17 +71,28 @@ int agent_file_write_on(struct agent_channel *ch, const char *path, const void *
 	return err ? err : upload_reply(&f, sent == len && !agent_channel_unsent(ch), path);
 }
 
-int agent_file_write(struct virtio_vsock *vs, int stop_fd, const char *path, const void *data,
+struct file_call {
+	const char *path;
+	const void *data;
+	size_t len;         /* write: bytes in data; read: at most this many */
+	uint32_t mode;
+	uint8_t **data_out; /* read only */
+	size_t *len_out;
+};
+
+static int write_request(struct agent_channel *ch, void *arg)
+{
+	struct file_call *c = arg;
+
+	return agent_file_write_on(ch, c->path, c->data, c->len, c->mode);
+}
+
+int agent_file_write(struct agent_link *link, const char *path, const void *data,
 		     size_t len, uint32_t mode)
 {
-	struct agent_channel ch;
-	int err = agent_channel_open(vs, stop_fd, DEADLINE_NONE, &ch);
+	struct file_call call = { .path = path, .data = data, .len = len, .mode = mode };
 
-	if (err)
-		return err;
-	err = agent_file_write_on(&ch, path, data, len, mode);
-	agent_channel_close(&ch);
-	return err;
+	return agent_request(link, DEADLINE_NONE, write_request, &call);
 }
 
 int agent_file_read_on(struct agent_channel *ch, const char *path, size_t max_size,
@@ -141,15 +152,18 @@ int agent_file_read_on(struct agent_channel *ch, const char *path, size_t max_si
 	return 0;
 }
 
-int agent_file_read(struct virtio_vsock *vs, int stop_fd, const char *path, size_t max_size,
+static int read_request(struct agent_channel *ch, void *arg)
+{
+	struct file_call *c = arg;
+
+	return agent_file_read_on(ch, c->path, c->len, c->data_out, c->len_out);
+}
+
+int agent_file_read(struct agent_link *link, const char *path, size_t max_size,
 		    uint8_t **data_out, size_t *len_out)
 {
-	struct agent_channel ch;
-	int err = agent_channel_open(vs, stop_fd, DEADLINE_NONE, &ch);
+	struct file_call call = { .path = path, .len = max_size, .data_out = data_out,
+				  .len_out = len_out };
 
-	if (err)
-		return err;
-	err = agent_file_read_on(&ch, path, max_size, data_out, len_out);
-	agent_channel_close(&ch);
-	return err;
+	return agent_request(link, DEADLINE_NONE, read_request, &call);
 }

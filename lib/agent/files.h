@@ -6,14 +6,14 @@
 #include <stdint.h>
 
 struct agent_channel;
-struct virtio_vsock;
+struct agent_link;
 
 /*
  * Create or replace path in the guest with len bytes and permission bits
  * mode. 0, or the errors of agent_channel_open(), -EHOSTDOWN, -EPROTO, or
  * the guest's errno with its message.
  */
-int agent_file_write(struct virtio_vsock *vs, int stop_fd, const char *path, const void *data,
+int agent_file_write(struct agent_link *link, const char *path, const void *data,
 		     size_t len, uint32_t mode);
 
 /*
@@ -21,7 +21,7 @@ int agent_file_write(struct virtio_vsock *vs, int stop_fd, const char *path, con
  * NUL-terminated buffer (*data_out, *len_out, written only on success).
  * Errors as agent_file_write(), plus -EFBIG from the guest and -ENOMEM.
  */
-int agent_file_read(struct virtio_vsock *vs, int stop_fd, const char *path, size_t max_size,
+int agent_file_read(struct agent_link *link, const char *path, size_t max_size,
 		    uint8_t **data_out, size_t *len_out);
 
 /* The same on a channel past its handshake (tests drive them over a socketpair). */

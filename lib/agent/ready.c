@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "agent/channel.h"
+#include "agent/link.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -16,13 +17,12 @@
 #define RETRY_FIRST_MS 1
 #define RETRY_MAX_MS 16
 
-static int ping(struct agent_channel *ch, int64_t deadline, void *payload)
+int agent_ping_on(struct agent_channel *ch, int64_t deadline)
 {
 	struct agent_frame f;
 	struct agent_writer w;
 	int err;
 
-	(void)payload;
 	agent_channel_writer(ch, &w);
 	agent_frame_encode(&w, AGENT_H2G_PING, NULL, 0);
 	err = agent_channel_exchange(ch, &w, deadline, &f);
@@ -41,17 +41,17 @@ static int pause_or_stop(int stop_fd, int ms)
 	return 0;
 }
 
-int agent_wait_ready(struct virtio_vsock *vs, int stop_fd, int64_t deadline, agent_ready_fn first,
+int agent_wait_ready(struct agent_link *link, int64_t deadline, agent_ready_fn first,
 		     void *payload)
 {
 	int delay = RETRY_FIRST_MS;
 
 	for (;;) {
 		struct agent_channel ch;
-		int err = agent_channel_open(vs, stop_fd, deadline, &ch);
+		int err = agent_channel_open(link, deadline, &ch);
 
 		if (!err) {
-			err = (first ? first : ping)(&ch, deadline, payload);
+			err = first(&ch, deadline, payload);
 			agent_channel_close(&ch);
 			return err;
 		}
@@ -64,7 +64,7 @@ int agent_wait_ready(struct virtio_vsock *vs, int stop_fd, int64_t deadline, age
 			return error_set(-ETIMEDOUT, "the guest agent did not answer in time (last: %s)",
 					 last);
 		}
-		err = pause_or_stop(stop_fd, delay);
+		err = pause_or_stop(link->stop_fd, delay);
 		if (err)
 			return err;
 		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 struct agent_channel;
-struct virtio_vsock;
+struct agent_link;
 
 /*
  * The request that proves the agent ready, made on the first connection
@@ -13,15 +13,18 @@ struct virtio_vsock;
  */
 typedef int (*agent_ready_fn)(struct agent_channel *ch, int64_t deadline, void *payload);
 
+/* PING, and the PONG that must answer it: 0 or a negative errno with the message set. */
+int agent_ping_on(struct agent_channel *ch, int64_t deadline);
+
 /*
  * Connect to the agent until one connection completes, retrying while the
  * guest's vsock driver is not up or nothing listens yet, until deadline;
- * then make first's request on it (NULL: a PING), so that a caller with a
- * request of its own saves a connection. 0; -ETIMEDOUT; -EHOSTDOWN (the VM
- * stopped, stop_fd readable); -EPROTO or -EPROTONOSUPPORT (something
- * answered that is not a usable agent); or first's error.
+ * then make first's request on it (agent_ping_on(), or one of the caller's
+ * own that saves it a connection). 0; -ETIMEDOUT; -EHOSTDOWN (the VM
+ * stopped, the link's stop_fd readable); -EPROTO or -EPROTONOSUPPORT
+ * (something answered that is not a usable agent); or first's error.
  */
-int agent_wait_ready(struct virtio_vsock *vs, int stop_fd, int64_t deadline, agent_ready_fn first,
+int agent_wait_ready(struct agent_link *link, int64_t deadline, agent_ready_fn first,
 		     void *payload);
 
 #endif

@@ -131,7 +131,7 @@ int agentvm_vm_exec(agentvm_vm *vm, const agentvm_exec_options *opts, agentvm_ex
 		.output_fn = opts->output_fn,
 		.output_payload = opts->output_payload,
 	};
-	err = agent_exec(vm->machine->vsock, vm->machine->stopping_fd, &req, &outcome);
+	err = agent_exec(&vm->link, &req, &outcome);
 	if (!err) {
 		fill_result(r, &outcome);
 		if (!r->stdout_data || !r->stderr_data)

@@ -25,8 +25,7 @@ int agentvm_vm_write_file(agentvm_vm *vm, const char *guest_path, const void *da
 				 mode);
 	if (!data && len)
 		return error_set(-EINVAL, "agentvm_vm_write_file: %zu bytes at NULL", len);
-	return vm_explain_end(vm, agent_file_write(vm->machine->vsock, vm->machine->stopping_fd,
-						   guest_path, data, len, mode));
+	return vm_explain_end(vm, agent_file_write(&vm->link, guest_path, data, len, mode));
 }
 
 int agentvm_vm_read_file(agentvm_vm *vm, const char *guest_path, size_t max_size,
@@ -41,8 +40,7 @@ int agentvm_vm_read_file(agentvm_vm *vm, const char *guest_path, size_t max_size
 		return err;
 	if (!guest_path || !*guest_path || !data_out || !len_out)
 		return error_set(-EINVAL, "agentvm_vm_read_file: a NULL argument or an empty path");
-	err = agent_file_read(vm->machine->vsock, vm->machine->stopping_fd, guest_path, max_size,
-			      &data, len_out);
+	err = agent_file_read(&vm->link, guest_path, max_size, &data, len_out);
 	if (!err)
 		*data_out = data;
 	return vm_explain_end(vm, err);

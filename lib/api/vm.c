@@ -53,6 +53,7 @@ struct agentvm_vm *vm_wrap(struct machine *m, int32_t agent_timeout_ms)
 	vm->machine = m;
 	vm->agent_timeout_ms = agent_timeout_ms;
 	pthread_mutex_init(&vm->snapshot_lock, NULL);
+	agent_link_init(&vm->link, m->vsock, m->stopping_fd);
 	return vm;
 }
 
@@ -76,13 +77,12 @@ int agentvm_vm_new(const agentvm_config *cfg, agentvm_vm **out)
  * state: give each the host's time and fresh randomness before anything
  * runs, as the first request of the connection that finds the agent ready.
  */
-static int vm_agent_sync(struct agent_channel *ch, int64_t deadline, void *payload)
+static int vm_agent_sync(struct agent_channel *ch, int64_t deadline)
 {
 	uint8_t seed[AGENT_SYNC_SEED_SIZE];
 	struct timespec now;
 	int err;
 
-	(void)payload;
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		return error_set_errno(-errno, "cannot get random bytes for the guest");
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -90,6 +90,19 @@ static int vm_agent_sync(struct agent_channel *ch, int64_t deadline, void *paylo
 			    seed);
 	explicit_bzero(seed, sizeof(seed));
 	return err;
+}
+
+/*
+ * The first connection that reaches the agent: a standby connection starts
+ * opening (it connects while this request runs, so the first exec does not
+ * wait for it), then the start's own request, SYNC for a restored VM.
+ */
+static int vm_agent_greet(struct agent_channel *ch, int64_t deadline, void *payload)
+{
+	struct agentvm_vm *vm = payload;
+
+	agent_link_prepare(&vm->link);
+	return vm->restored ? vm_agent_sync(ch, deadline) : agent_ping_on(ch, deadline);
 }
 
 int agentvm_vm_start(agentvm_vm *vm)
@@ -106,8 +119,7 @@ int agentvm_vm_start(agentvm_vm *vm)
 	if (err || vm->agent_timeout_ms == 0)
 		return err;
 	deadline = deadline_after_ms(vm->agent_timeout_ms);
-	err = agent_wait_ready(m->vsock, m->stopping_fd, deadline,
-			       vm->restored ? vm_agent_sync : NULL, NULL);
+	err = agent_wait_ready(&vm->link, deadline, vm_agent_greet, vm);
 	if (err) {
 		char why[512];
 
@@ -163,6 +175,7 @@ void agentvm_vm_free(agentvm_vm *vm)
 	if (!vm)
 		return;
 	machine_destroy(vm->machine);
+	agent_link_destroy(&vm->link);
 	pthread_mutex_destroy(&vm->snapshot_lock);
 	free(vm);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent/link.h"
 #include "vmm/machine.h"
 
 struct agentvm_vm {
@@ -16,6 +17,7 @@ struct agentvm_vm {
 	atomic_uint_fast64_t next_session; /* EXEC session ids, for matching logs */
 	bool restored;             /* from a snapshot: the agent gets SYNC on start */
 	pthread_mutex_t snapshot_lock; /* one snapshot at a time */
+	struct agent_link link;    /* how requests reach the agent */
 };
 
 /* A handle around a machine (owned from here on), with cfg's settings; NULL when out of memory. */

@@ -548,6 +548,38 @@ static void many_in_a_row(void **state)
 	}
 }
 
+/*
+ * The library keeps one connection to the agent open ahead of need, served
+ * in the guest by an idle worker of the agent. A command that kills every
+ * other process (as `kill -9 -1` in a workload would) ends that connection:
+ * the next exec must still run, whether it comes at once (it may find the
+ * connection not yet ended, and its request lost) or after the end is known.
+ */
+static void exec_after_the_standby_worker_was_killed(void **state)
+{
+	/* Every child of the agent (PID 1) but the worker serving this exec, our shell's parent. */
+	static const char killer[] =
+		"n=0; for s in /proc/[0-9]*/status; do "
+		"p=${s#/proc/}; p=${p%/status}; pp=; "
+		"while read -r k v; do [ \"$k\" = PPid: ] && pp=$v; done <$s; "
+		"if [ \"$pp\" = 1 ] && [ \"$p\" != \"$PPID\" ]; then kill -9 $p && n=$((n+1)); fi; "
+		"done; [ $n -ge 1 ] && echo killed";
+	const struct timespec pause = { .tv_nsec = 300 * 1000000L };
+	agentvm_exec_result *r;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		r = sh(killer);
+		expect_output(r, "killed\n", "");
+		agentvm_exec_result_free(r);
+		if (i == 2)
+			nanosleep(&pause, NULL);
+		r = sh("echo after");
+		expect_output(r, "after\n", "");
+		agentvm_exec_result_free(r);
+	}
+}
+
 static void files_in_and_out(void **state)
 {
 	size_t len = 2 * 1024 * 1024 + 5;
@@ -653,6 +685,7 @@ int main(void)
 		cmocka_unit_test(many_in_a_row),
 		cmocka_unit_test(files_in_and_out),
 		cmocka_unit_test(file_errors),
+		cmocka_unit_test(exec_after_the_standby_worker_was_killed),
 		cmocka_unit_test(vm_stop_ends_running_exec),
 	};
 

@@ -657,7 +657,8 @@ static const struct virtio_device_ops vsock_ops = {
 	.resume = vsock_resume,
 };
 
-static struct vsock_conn *new_conn(struct virtio_vsock *vs, uint32_t guest_port, int fd)
+static struct vsock_conn *new_conn(struct virtio_vsock *vs, uint32_t guest_port, int fd,
+				   bool waiter)
 {
 	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++) {
 		struct vsock_conn *c = &vs->conns[i];
@@ -673,7 +674,7 @@ static struct vsock_conn *new_conn(struct virtio_vsock *vs, uint32_t guest_port,
 				vs->next_host_port = FIRST_HOST_PORT;
 		} while (find_conn(vs, host_port, guest_port));
 		*c = (struct vsock_conn){ .state = CONN_CONNECTING, .host_port = host_port,
-					  .guest_port = guest_port, .fd = fd, .waiter = true };
+					  .guest_port = guest_port, .fd = fd, .waiter = waiter };
 		return c;
 	}
 	return NULL;
@@ -693,13 +694,16 @@ static struct timespec deadline_after(int timeout_ms)
 	return ts;
 }
 
-int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeout_ms,
-			 int *fd_out)
+/*
+ * Our end's socket pair and a CONNECTING slot for its other end, the worker
+ * woken to send the REQUEST. 0 with `lock` held, sv[0] ours to return and
+ * sv[1] the connection's; on failure both closed and `lock` released.
+ */
+static int conn_begin(struct virtio_vsock *vs, uint32_t guest_port, bool waiter, int sv[2],
+		      struct vsock_conn **out)
 {
-	struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
-	struct vsock_conn *c;
 	uint64_t one = 1;
-	int sv[2], err = 0;
+	int err = 0;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return error_set_errno(-errno, "cannot create a socket pair for a vsock connection");
@@ -708,26 +712,41 @@ int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeo
 		goto fail;
 	}
 	pthread_mutex_lock(&vs->lock);
-	if (vs->host_stopped) {
-		pthread_mutex_unlock(&vs->lock);
+	if (vs->host_stopped)
 		err = error_set(-EHOSTDOWN, "the VM stopped");
-		goto fail;
-	}
-	if (!vs->running) {
-		pthread_mutex_unlock(&vs->lock);
+	else if (!vs->running)
 		err = error_set(-ENOTCONN, "the guest's vsock driver is not running");
-		goto fail;
-	}
-	c = new_conn(vs, guest_port, sv[1]);
-	if (!c) {
-		pthread_mutex_unlock(&vs->lock);
+	else if (!(*out = new_conn(vs, guest_port, sv[1], waiter)))
 		err = error_set(-EMFILE, "%d vsock connections are open already",
 				VSOCK_MAX_CONNECTIONS);
-		goto fail;
-	}
-	if (write(vs->wake_fd, &one, sizeof(one)) < 0)
+	else if (write(vs->wake_fd, &one, sizeof(one)) < 0)
 		err = -errno; /* cannot happen: an eventfd far from its limit */
-	while (!err && c->state == CONN_CONNECTING)
+	if (!err)
+		return 0;
+	if (*out) {
+		(*out)->waiter = false;
+		close_conn(vs, *out, err); /* closes sv[1] */
+		sv[1] = -1;
+	}
+	pthread_mutex_unlock(&vs->lock);
+fail:
+	close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return err;
+}
+
+int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeout_ms,
+			 int *fd_out)
+{
+	struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+	struct vsock_conn *c = NULL;
+	uint64_t one = 1;
+	int sv[2], err = conn_begin(vs, guest_port, true, sv, &c);
+
+	if (err)
+		return err;
+	while (c->state == CONN_CONNECTING)
 		if (timeout_ms >= 0 ? pthread_cond_timedwait(&vs->changed, &vs->lock, &deadline)
 				    : pthread_cond_wait(&vs->changed, &vs->lock))
 			break;
@@ -753,10 +772,18 @@ int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeo
 			err == -ETIMEDOUT ? "no answer in time" : strerror(-err));
 	close(sv[0]);
 	return err;
-fail:
-	close(sv[0]);
-	close(sv[1]);
-	return err;
+}
+
+int virtio_vsock_connect_start(struct virtio_vsock *vs, uint32_t guest_port, int *fd_out)
+{
+	struct vsock_conn *c = NULL;
+	int sv[2], err = conn_begin(vs, guest_port, false, sv, &c);
+
+	if (err)
+		return err;
+	pthread_mutex_unlock(&vs->lock);
+	*fd_out = sv[0];
+	return 0;
 }
 
 void virtio_vsock_host_stop(struct virtio_vsock *vs)

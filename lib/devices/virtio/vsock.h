@@ -47,6 +47,15 @@ int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeo
 			 int *fd_out);
 
 /*
+ * The same without waiting: *fd_out is returned at once, and the connection
+ * completes in the background. What the caller writes meanwhile waits in the
+ * socket until the guest accepts; a refusal or reset reads as end of stream.
+ * Errors as for virtio_vsock_connect(), but for -ECONNREFUSED and -ETIMEDOUT,
+ * which cannot be known yet. Thread-safe.
+ */
+int virtio_vsock_connect_start(struct virtio_vsock *vs, uint32_t guest_port, int *fd_out);
+
+/*
  * The host ends of the guest's connections are gone (the device was restored
  * from a snapshot, in another process): end every connection and tell the
  * guest with a TRANSPORT_RESET event (virtio 1.2, 5.10.6.6), on which it
