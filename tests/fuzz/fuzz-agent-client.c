@@ -20,6 +20,7 @@
 #include "agent/exec.h"
 #include "agent/files.h"
 #include "agent/sync.h"
+#include "util/clock.h"
 
 /* The reply must fit the socket buffer, so one thread can write it all first. */
 #define MAX_REPLY (64 * 1024)
