@@ -292,6 +292,50 @@ static void refused_and_timed_out(void **state)
 	assert_int_equal(h.src_port, req.src_port);
 }
 
+/*
+ * A connection started in the background: the caller has its socket at once
+ * and may write before the guest accepts; the bytes reach the guest only
+ * after its RESPONSE. A refused one reads as end of stream, and its slot is
+ * free again.
+ */
+static void background_connect(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_vsock_hdr req, h;
+	char buf[16];
+	int fd;
+
+	assert_int_equal(virtio_vsock_connect_start(f->vs, GUEST_PORT, &fd), 0);
+	req = next_rx(f, NULL, 0);
+	assert_int_equal(req.op, VIRTIO_VSOCK_OP_REQUEST);
+	assert_int_equal(write(fd, "early", 5), 5);
+	assert_true(rx_idle(f, 50)); /* nothing before the guest accepts */
+	guest_send(f, VIRTIO_VSOCK_OP_RESPONSE, req.src_port, 0, NULL, 0, 65536, 0);
+	h = next_rx(f, buf, sizeof(buf));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.src_port, req.src_port);
+	assert_int_equal(h.len, 5);
+	assert_memory_equal(buf, "early", 5);
+	guest_send(f, VIRTIO_VSOCK_OP_RW, req.src_port, 0, "ok", 2, 65536, 5);
+	read_exactly(fd, buf, 2);
+	assert_memory_equal(buf, "ok", 2);
+	close(fd);
+
+	for (int i = 0; i < VSOCK_MAX_CONNECTIONS + 1; i++) {
+		struct pollfd p;
+
+		assert_int_equal(virtio_vsock_connect_start(f->vs, GUEST_PORT, &fd), 0);
+		do
+			req = next_rx(f, NULL, 0);
+		while (req.op != VIRTIO_VSOCK_OP_REQUEST);
+		guest_send(f, VIRTIO_VSOCK_OP_RST, req.src_port, 0, NULL, 0, 0, 0);
+		p = (struct pollfd){ .fd = fd, .events = POLLIN };
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+		close(fd);
+	}
+}
+
 /* The host never sends more than the guest granted, and goes on when it grants more. */
 static void host_respects_guest_credit(void **state)
 {
@@ -668,6 +712,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(bytes_both_ways_and_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(refused_and_timed_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(background_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(host_respects_guest_credit, setup, teardown),
 		cmocka_unit_test_setup_teardown(guest_over_credit_is_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(strays_are_reset, setup, teardown),
