@@ -286,25 +286,26 @@ int agent_channel_attach(int fd, int stop_fd, struct agent_channel *ch)
 	return err;
 }
 
-/* agent_channel_open(), taking the link's standby connection only if `standby`. */
+/* agent_channel_open(), or with `standby` the link's standby connection when one waits. */
 static int channel_open(struct agent_link *link, bool standby, int64_t deadline,
 			struct agent_channel *ch)
 {
 	int fd = standby ? agent_link_take(link) : -1;
-	int err = fd >= 0 ? 0
-			  : virtio_vsock_connect(link->vs, AGENT_VSOCK_PORT,
-						 deadline_poll_timeout(deadline), &fd);
+	bool took = fd >= 0;
+	int err = took ? 0
+		       : virtio_vsock_connect(link->vs, AGENT_VSOCK_PORT,
+					      deadline_poll_timeout(deadline), &fd);
 
 	if (!err)
 		err = agent_channel_attach(fd, link->stop_fd, ch);
 	if (!err)
-		ch->from_standby = standby && fd >= 0;
+		ch->from_standby = took;
 	return err;
 }
 
 int agent_channel_open(struct agent_link *link, int64_t deadline, struct agent_channel *ch)
 {
-	return channel_open(link, true, deadline, ch);
+	return channel_open(link, false, deadline, ch);
 }
 
 int agent_request(struct agent_link *link, int64_t deadline, agent_request_fn request, void *arg)

@@ -53,9 +53,10 @@ struct agent_channel {
 };
 
 /*
- * Take the link's standby connection, or connect to the agent (before
- * deadline, util/clock.h), and queue our HELLO. The link's stop_fd is polled
- * alongside every wait, so a VM that stops ends it with -EHOSTDOWN. Errors:
+ * Connect to the agent on a new connection (before deadline, util/clock.h;
+ * never the link's standby: agent_request() takes that) and queue our HELLO.
+ * The link's stop_fd is polled alongside every wait, so a VM that stops ends
+ * it with -EHOSTDOWN. Errors:
  * those of virtio_vsock_connect() (-ENOTCONN while the guest driver is not
  * up, -ECONNREFUSED while nothing listens), -ETIMEDOUT, -EHOSTDOWN,
  * -ENOMEM. The handshake's own errors (-EPROTO, -EPROTONOSUPPORT, a
@@ -67,7 +68,8 @@ int agent_channel_open(struct agent_link *link, int64_t deadline, struct agent_c
 typedef int (*agent_request_fn)(struct agent_channel *ch, void *arg);
 
 /*
- * agent_channel_open(), `request` on the channel, agent_channel_close(). A
+ * `request` on the link's standby connection, or on a new one as
+ * agent_channel_open() makes (same errors), then the channel closed. A
  * standby connection that the guest ended before answering (-EPIPE with
  * nothing received) never saw the request, which is then made once more on
  * a new connection; a request must therefore read nothing it cannot read
