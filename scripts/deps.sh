@@ -12,6 +12,9 @@ packages=(
 	e2fsprogs libc6-dev
 	# tests/vmhost: the nested-KVM test host for machines whose /dev/kvm cannot run guests
 	qemu-system-x86 xz-utils util-linux
+	# tests/fuzz: the libFuzzer harnesses, built by scripts/test.sh so that they keep compiling
+	# (libFuzzer's runtime is only a recommendation of clang's, which we do not install)
+	clang libclang-rt-14-dev
 	# bench/: the Python driver
 	python3
 	# bindings/: pytest under /usr/bin/python3, venv (with its pip) for the install test; Go for cgo
