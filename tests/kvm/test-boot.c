@@ -100,37 +100,36 @@ static agentvm_exit_reason boot_and_wait(uint32_t vcpus, const char *action,
 	return reason;
 }
 
-static void one_vcpu_reaches_init_and_reboots(void **state)
+/* Boot with `vcpus` and agentvm.test=`action`: the VM must end with `want`, the init's line on the console. */
+static void expect_boot(unsigned int vcpus, const char *action, agentvm_exit_reason want,
+			const char *marker)
 {
 	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+	assert_int_equal(boot_and_wait(vcpus, action, &capture), want);
+	if (!capture_contains(&capture, marker))
+		fail_msg("no '%s' on the console:\n%s", marker, capture.text);
+}
+
+static void one_vcpu_reaches_init_and_reboots(void **state)
+{
 	(void)state;
-	assert_int_equal(boot_and_wait(1, "reboot", &capture), AGENTVM_EXIT_REBOOT);
-	if (!capture_contains(&capture, MARKER " cpus=1 action=reboot"))
-		fail_msg("no marker; console:\n%s", capture.text);
+	expect_boot(1, "reboot", AGENTVM_EXIT_REBOOT, MARKER " cpus=1 action=reboot");
 }
 
 #if defined(__aarch64__)
 /* PSCI SYSTEM_OFF is a power-off the VMM hears of (an x86_64 guest without ACPI just halts). */
 static void poweroff_ends_the_vm_as_a_poweroff(void **state)
 {
-	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
 	(void)state;
-	assert_int_equal(boot_and_wait(1, "poweroff", &capture), AGENTVM_EXIT_POWEROFF);
-	if (!capture_contains(&capture, MARKER " cpus=1 action=poweroff"))
-		fail_msg("no marker; console:\n%s", capture.text);
+	expect_boot(1, "poweroff", AGENTVM_EXIT_POWEROFF, MARKER " cpus=1 action=poweroff");
 }
 #endif
 
 static void two_vcpus_are_both_online(void **state)
 {
-	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
 	(void)state;
-	assert_int_equal(boot_and_wait(2, "reboot", &capture), AGENTVM_EXIT_REBOOT);
-	if (!capture_contains(&capture, MARKER " cpus=2 "))
-		fail_msg("guest did not see 2 CPUs; console:\n%s", capture.text);
+	expect_boot(2, "reboot", AGENTVM_EXIT_REBOOT, MARKER " cpus=2 ");
 }
 
 static void kill_stops_a_running_guest(void **state)

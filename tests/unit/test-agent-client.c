@@ -21,6 +21,7 @@
 #include "agent/channel.h"
 #include "agent/exec.h"
 #include "agent/files.h"
+#include "agent/ready.h"
 #include "agent/sync.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -342,18 +343,14 @@ static void capture_is_bounded(void **state)
 	free(a);
 }
 
-/* A PING and its answer's first frame: the handshake's outcome, which the first receive checks. */
-static int ping_fake(struct fake_agent *a, int timeout_ms, struct agent_frame *f)
+/* A PING through the library's own (agent_ping_on): the handshake's outcome, which the first receive checks. */
+static int ping_fake(struct fake_agent *a, int timeout_ms)
 {
-	int64_t deadline = deadline_after_ms(timeout_ms);
 	struct agent_channel ch;
-	struct agent_writer w;
 	int err = connect_fake(a, &ch);
 
 	assert_int_equal(err, 0);
-	agent_channel_writer(&ch, &w);
-	agent_frame_encode(&w, AGENT_H2G_PING, NULL, 0);
-	err = agent_channel_exchange(&ch, &w, deadline, f);
+	err = agent_ping_on(&ch, deadline_after_ms(timeout_ms));
 	agent_channel_close(&ch);
 	pthread_join(a->thread, NULL);
 	free(a);
@@ -363,32 +360,31 @@ static int ping_fake(struct fake_agent *a, int timeout_ms, struct agent_frame *f
 static void handshake_refusals(void **state)
 {
 	struct fake_agent *a;
-	struct agent_frame f;
 
 	(void)state;
 	a = calloc(1, sizeof(*a));
 	script_hello(a, 2);
-	assert_int_equal(ping_fake(a, 5000, &f), -EPROTONOSUPPORT);
+	assert_int_equal(ping_fake(a, 5000), -EPROTONOSUPPORT);
 	assert_non_null(strstr(error_get(), "fake-agent 1"));
 
 	a = calloc(1, sizeof(*a));
 	script_error(a, AGENT_G2H_ERROR, EPROTONOSUPPORT, "v1 only");
-	assert_int_equal(ping_fake(a, 5000, &f), -EPROTONOSUPPORT);
+	assert_int_equal(ping_fake(a, 5000), -EPROTONOSUPPORT);
 	assert_non_null(strstr(error_get(), "v1 only"));
 
 	a = calloc(1, sizeof(*a));
 	script_started(a);
-	assert_int_equal(ping_fake(a, 5000, &f), -EPROTO);
+	assert_int_equal(ping_fake(a, 5000), -EPROTO);
 
 	/* A HELLO, then the stream ends: no answer to the request. */
 	a = calloc(1, sizeof(*a));
 	script_hello(a, AGENT_PROTOCOL_VERSION);
-	assert_int_equal(ping_fake(a, 5000, &f), -EPIPE);
+	assert_int_equal(ping_fake(a, 5000), -EPIPE);
 
 	/* Silence: the request's deadline ends the wait. */
 	a = calloc(1, sizeof(*a));
 	a->keep_open = true;
-	assert_int_equal(ping_fake(a, 100, &f), -ETIMEDOUT);
+	assert_int_equal(ping_fake(a, 100), -ETIMEDOUT);
 }
 
 /*
@@ -398,20 +394,15 @@ static void handshake_refusals(void **state)
  */
 static void hello_leaves_with_the_request(void **state)
 {
-	int64_t deadline = deadline_after_ms(5000);
 	struct fake_agent *a = new_agent();
 	struct agent_channel ch;
-	struct agent_writer w;
-	struct agent_frame f;
 
 	(void)state;
 	a->read_first = AGENT_HEADER_SIZE + 4 + AGENT_HEADER_SIZE;
 	script_frame(a, AGENT_G2H_PONG, NULL, 0);
 	assert_int_equal(connect_fake(a, &ch), 0);
-	agent_channel_writer(&ch, &w);
-	agent_frame_encode(&w, AGENT_H2G_PING, NULL, 0);
-	assert_int_equal(agent_channel_exchange(&ch, &w, deadline, &f), 0);
-	assert_int_equal(f.type, AGENT_G2H_PONG);
+	/* 0 only when the answer is a PONG (agent_ping_on checks). */
+	assert_int_equal(agent_ping_on(&ch, deadline_after_ms(5000)), 0);
 	assert_int_equal(ch.version, AGENT_PROTOCOL_VERSION);
 	agent_channel_close(&ch);
 	pthread_join(a->thread, NULL);
