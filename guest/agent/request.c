@@ -1,5 +1,6 @@
 #include "request.h"
 
+#include <stdbool.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -33,19 +34,23 @@ static int handshake(struct conn *c)
 	return conn_send(c, &w);
 }
 
-static void dispatch(struct conn *c)
+/*
+ * Serve one request; true when the connection goes on. PING and SYNC leave it
+ * as if new (doc/protocol.md): the host may begin again with HELLO, and so
+ * keep this worker for its next request instead of making the agent fork one.
+ */
+static bool dispatch(struct conn *c)
 {
 	struct agent_frame_header h;
 	int err = conn_read(c, &h);
 
 	if (err) {
 		conn_read_failed(c, err);
-		return;
+		return false;
 	}
 	switch (h.type) {
 	case AGENT_H2G_PING:
-		conn_send_frame(c, AGENT_G2H_PONG, NULL, 0);
-		break;
+		return conn_send_frame(c, AGENT_G2H_PONG, NULL, 0) == 0;
 	case AGENT_H2G_EXEC:
 		exec_serve(c, h.len);
 		break;
@@ -56,11 +61,11 @@ static void dispatch(struct conn *c)
 		file_read_serve(c, h.len);
 		break;
 	case AGENT_H2G_SYNC:
-		sync_serve(c, h.len);
-		break;
+		return sync_serve(c, h.len) == 0;
 	default:
 		conn_refuse(c, "expected a request, got %s", agent_type_name(h.type));
 	}
+	return false;
 }
 
 void request_serve(int fd)
@@ -72,7 +77,7 @@ void request_serve(int fd)
 		close(fd);
 		return;
 	}
-	if (handshake(c) == 0)
-		dispatch(c);
+	while (handshake(c) == 0 && dispatch(c))
+		;
 	conn_free(c);
 }

@@ -64,15 +64,13 @@ static int clock_set(struct conn *c, uint64_t realtime_ns)
 						       : 0;
 }
 
-void sync_serve(struct conn *c, uint32_t len)
+int sync_serve(struct conn *c, uint32_t len)
 {
 	struct agent_sync req;
 	int err;
 
-	if (agent_sync_decode(c->payload, len, &req)) {
-		conn_refuse(c, "malformed SYNC");
-		return;
-	}
+	if (agent_sync_decode(c->payload, len, &req))
+		return conn_refuse(c, "malformed SYNC");
 	/* The randomness first: a guest whose clock cannot be set must still stop
 	 * sharing random numbers with the other clones of its snapshot. */
 	err = reseed(c, req.seed);
@@ -81,5 +79,6 @@ void sync_serve(struct conn *c, uint32_t len)
 	if (!err)
 		err = clock_set(c, req.realtime_ns);
 	if (!err)
-		conn_send_frame(c, AGENT_G2H_OK, NULL, 0);
+		err = conn_send_frame(c, AGENT_G2H_OK, NULL, 0);
+	return err;
 }

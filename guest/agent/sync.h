@@ -9,8 +9,8 @@
 /*
  * The SYNC whose len-byte payload is in c->payload: reseed, set
  * CLOCK_REALTIME, answer OK; or ERROR naming the step that failed. The seed
- * is wiped from c->payload either way.
+ * is wiped from c->payload either way. 0 once OK is sent, else a negative errno.
  */
-void sync_serve(struct conn *c, uint32_t len);
+int sync_serve(struct conn *c, uint32_t len);
 
 #endif

@@ -286,32 +286,48 @@ int agent_channel_attach(int fd, int stop_fd, struct agent_channel *ch)
 	return err;
 }
 
-/* agent_channel_open(), or with `standby` the link's standby connection when one waits. */
-static int channel_open(struct agent_link *link, bool standby, int64_t deadline,
+/*
+ * A channel on the link's standby connection when one waits (and with
+ * `refill` the next one opening), else on a new connection.
+ */
+static int channel_open(struct agent_link *link, bool standby, bool refill, int64_t deadline,
 			struct agent_channel *ch)
 {
-	int fd = standby ? agent_link_take(link) : -1;
+	uint32_t host_port = 0;
+	int fd = standby ? agent_link_take(link, refill, &host_port) : -1;
 	bool took = fd >= 0;
 	int err = took ? 0
 		       : virtio_vsock_connect(link->vs, AGENT_VSOCK_PORT,
-					      deadline_poll_timeout(deadline), &fd);
+					      deadline_poll_timeout(deadline), &fd, &host_port);
 
 	if (!err)
 		err = agent_channel_attach(fd, link->stop_fd, ch);
-	if (!err)
+	if (!err) {
 		ch->from_standby = took;
+		ch->host_port = host_port;
+	}
 	return err;
 }
 
-int agent_channel_open(struct agent_link *link, int64_t deadline, struct agent_channel *ch)
+/*
+ * Close the channel; with `keep`, after a request that left the connection
+ * as new, its stream becomes the link's standby instead, provided nothing
+ * of it is left unread or unsent.
+ */
+static void channel_finish(struct agent_link *link, bool keep, struct agent_channel *ch)
 {
-	return channel_open(link, false, deadline, ch);
+	if (keep && ch->greeted && ch->header_have == 0 && agent_channel_unsent(ch) == 0) {
+		agent_link_give_back(link, ch->fd, ch->host_port);
+		ch->fd = -1;
+	}
+	agent_channel_close(ch);
 }
 
-int agent_request(struct agent_link *link, int64_t deadline, agent_request_fn request, void *arg)
+static int request_on(struct agent_link *link, bool keep, int64_t deadline,
+		      agent_request_fn request, void *arg)
 {
 	struct agent_channel ch;
-	int err = channel_open(link, true, deadline, &ch);
+	int err = channel_open(link, true, !keep, deadline, &ch);
 	bool again;
 
 	if (err)
@@ -323,13 +339,24 @@ int agent_request(struct agent_link *link, int64_t deadline, agent_request_fn re
 	 * worker was killed, say) never saw ours: once more, on a new connection.
 	 */
 	again = err == -EPIPE && ch.from_standby && !ch.greeted && ch.header_have == 0;
-	agent_channel_close(&ch);
+	channel_finish(link, keep && !err, &ch);
 	if (!again)
 		return err;
-	err = channel_open(link, false, deadline, &ch);
+	err = channel_open(link, false, false, deadline, &ch);
 	if (err)
 		return err;
 	err = request(&ch, arg);
-	agent_channel_close(&ch);
+	channel_finish(link, keep && !err, &ch);
 	return err;
+}
+
+int agent_request(struct agent_link *link, int64_t deadline, agent_request_fn request, void *arg)
+{
+	return request_on(link, false, deadline, request, arg);
+}
+
+int agent_request_keep(struct agent_link *link, int64_t deadline, agent_request_fn request,
+		       void *arg)
+{
+	return request_on(link, true, deadline, request, arg);
 }

@@ -39,6 +39,7 @@ struct agent_channel {
 	uint32_t version; /* negotiated; valid once greeted */
 	bool greeted;     /* the guest's HELLO arrived and was accepted */
 	bool from_standby; /* the link's standby connection (agent/link.h) */
+	uint32_t host_port; /* of the vsock connection; 0 for a stream attached as such */
 
 	/* Receiving: a header, then its payload. */
 	uint8_t header[AGENT_HEADER_SIZE];
@@ -52,30 +53,34 @@ struct agent_channel {
 	size_t queue_len, queue_sent;
 };
 
-/*
- * Connect to the agent on a new connection (before deadline, util/clock.h;
- * never the link's standby: agent_request() takes that) and queue our HELLO.
- * The link's stop_fd is polled alongside every wait, so a VM that stops ends
- * it with -EHOSTDOWN. Errors:
- * those of virtio_vsock_connect() (-ENOTCONN while the guest driver is not
- * up, -ECONNREFUSED while nothing listens), -ETIMEDOUT, -EHOSTDOWN,
- * -ENOMEM. The handshake's own errors (-EPROTO, -EPROTONOSUPPORT, a
- * refusal) come from the first receive.
- */
-int agent_channel_open(struct agent_link *link, int64_t deadline, struct agent_channel *ch);
-
 /* A request made on an open channel: 0 or a negative errno with the message set. */
 typedef int (*agent_request_fn)(struct agent_channel *ch, void *arg);
 
 /*
- * `request` on the link's standby connection, or on a new one as
- * agent_channel_open() makes (same errors), then the channel closed. A
- * standby connection that the guest ended before answering (-EPIPE with
- * nothing received) never saw the request, which is then made once more on
- * a new connection; a request must therefore read nothing it cannot read
- * again (exec reads stdin_fd only once the guest's HELLO arrived).
+ * `request` on the link's standby connection, or on a new one (before
+ * deadline, util/clock.h), then the channel closed. Our HELLO is queued
+ * for the request to send. The link's stop_fd is polled alongside every
+ * wait, so a VM that stops ends the request with -EHOSTDOWN. Errors: those
+ * of virtio_vsock_connect() (-ENOTCONN while the guest driver is not up,
+ * -ECONNREFUSED while nothing listens), -ETIMEDOUT, -EHOSTDOWN, -ENOMEM,
+ * the handshake's own (-EPROTO, -EPROTONOSUPPORT, a refusal) and the
+ * request's. A standby connection that the guest ended before answering
+ * (-EPIPE with nothing received) never saw the request, which is then made
+ * once more on a new connection; a request must therefore read nothing it
+ * cannot read again (exec reads stdin_fd only once the guest's HELLO
+ * arrived). Taking the standby starts opening the next one.
  */
 int agent_request(struct agent_link *link, int64_t deadline, agent_request_fn request, void *arg);
+
+/*
+ * The same for a request that leaves the connection as new (PING, SYNC:
+ * doc/protocol.md): when it succeeds, the connection becomes the link's
+ * standby rather than closed, and taking one opens no other. This is how
+ * the connection that found the agent ready, or the one a snapshot carried,
+ * serves the first request after it with a worker already waiting.
+ */
+int agent_request_keep(struct agent_link *link, int64_t deadline, agent_request_fn request,
+		       void *arg);
 
 /*
  * The same over a stream already connected to the agent (tests use a

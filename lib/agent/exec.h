@@ -48,7 +48,7 @@ struct agent_exec_outcome {
 /*
  * Run it. 0 with *outcome filled (the caller frees the captures with
  * agent_exec_outcome_release(), also after a failure) or a negative errno
- * with the message set: the errors of agent_channel_open(), -EPROTO,
+ * with the message set: the errors of agent_request(), -EPROTO,
  * -EHOSTDOWN, -ECANCELED (cancel_fd), -EIO (stdin_fd), -ENOMEM, -EINVAL (a request the protocol
  * cannot carry), or the guest's errno from an ERROR.
  */

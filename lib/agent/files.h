@@ -10,7 +10,7 @@ struct agent_link;
 
 /*
  * Create or replace path in the guest with len bytes and permission bits
- * mode. 0, or the errors of agent_channel_open(), -EHOSTDOWN, -EPROTO, or
+ * mode. 0, or the errors of agent_request(), -EHOSTDOWN, -EPROTO, or
  * the guest's errno with its message.
  */
 int agent_file_write(struct agent_link *link, const char *path, const void *data,

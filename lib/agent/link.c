@@ -28,26 +28,20 @@ static void standby_open(struct agent_link *link)
 	int fd;
 
 	if (link->standby_fd < 0 &&
-	    virtio_vsock_connect_start(link->vs, AGENT_VSOCK_PORT, &fd) == 0)
+	    virtio_vsock_connect_start(link->vs, AGENT_VSOCK_PORT, &fd, &link->standby_port) == 0)
 		link->standby_fd = fd;
 }
 
-void agent_link_prepare(struct agent_link *link)
-{
-	pthread_mutex_lock(&link->lock);
-	standby_open(link);
-	pthread_mutex_unlock(&link->lock);
-}
-
-int agent_link_take(struct agent_link *link)
+int agent_link_take(struct agent_link *link, bool refill, uint32_t *host_port)
 {
 	struct pollfd p;
 	int fd;
 
 	pthread_mutex_lock(&link->lock);
 	fd = link->standby_fd;
+	*host_port = link->standby_port;
 	link->standby_fd = -1;
-	if (fd >= 0)
+	if (refill)
 		standby_open(link);
 	pthread_mutex_unlock(&link->lock);
 	if (fd < 0)
@@ -58,4 +52,17 @@ int agent_link_take(struct agent_link *link)
 		return -1;
 	}
 	return fd;
+}
+
+void agent_link_give_back(struct agent_link *link, int fd, uint32_t host_port)
+{
+	pthread_mutex_lock(&link->lock);
+	if (link->standby_fd < 0) {
+		link->standby_fd = fd;
+		link->standby_port = host_port;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&link->lock);
+	if (fd >= 0)
+		close(fd);
 }

@@ -41,20 +41,28 @@ static int pause_or_stop(int stop_fd, int ms)
 	return 0;
 }
 
+struct ready_call {
+	agent_ready_fn first;
+	int64_t deadline;
+	void *payload;
+};
+
+static int ready_request(struct agent_channel *ch, void *arg)
+{
+	struct ready_call *call = arg;
+
+	return call->first(ch, call->deadline, call->payload);
+}
+
 int agent_wait_ready(struct agent_link *link, int64_t deadline, agent_ready_fn first,
 		     void *payload)
 {
+	struct ready_call call = { .first = first, .deadline = deadline, .payload = payload };
 	int delay = RETRY_FIRST_MS;
 
 	for (;;) {
-		struct agent_channel ch;
-		int err = agent_channel_open(link, deadline, &ch);
+		int err = agent_request_keep(link, deadline, ready_request, &call);
 
-		if (!err) {
-			err = first(&ch, deadline, payload);
-			agent_channel_close(&ch);
-			return err;
-		}
 		if (err != -ENOTCONN && err != -ECONNREFUSED && err != -ECONNRESET)
 			return err;
 		if (clock_now_ms() >= deadline) {

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <unistd.h>
 
+#include "agent/link.h"
 #include "agentvm.h"
 #include "api/config.h"
 #include "api/vm.h"
@@ -30,7 +32,11 @@ int agentvm_vm_snapshot(agentvm_vm *vm, const char *path, uint32_t flags)
 	pthread_mutex_lock(&vm->snapshot_lock);
 	err = machine_pause(m);
 	if (!err) {
-		err = machine_snapshot_save(m, path, flags & AGENTVM_SNAPSHOT_COMPRESS);
+		/* The standby travels (agent/link.h): a clone's first request finds its worker forked. */
+		pthread_mutex_lock(&vm->link.lock);
+		err = machine_snapshot_save(m, path, flags & AGENTVM_SNAPSHOT_COMPRESS,
+					    vm->link.standby_fd >= 0 ? vm->link.standby_port : 0);
+		pthread_mutex_unlock(&vm->link.lock);
 		/* A VM that stops needs no resume: parked vCPUs leave on the end, paused devices are torn down as they are. */
 		if (flags & AGENTVM_SNAPSHOT_STOP)
 			machine_request_end(m, MACHINE_END_KILLED, NULL);
@@ -44,6 +50,7 @@ int agentvm_vm_snapshot(agentvm_vm *vm, const char *path, uint32_t flags)
 int agentvm_vm_restore(const char *path, const agentvm_config *cfg, agentvm_vm **out)
 {
 	agentvm_config *defaults = NULL;
+	struct snapshot_standby standby;
 	struct machine *m;
 	int err;
 
@@ -56,14 +63,19 @@ int agentvm_vm_restore(const char *path, const agentvm_config *cfg, agentvm_vm *
 			return err;
 		cfg = defaults;
 	}
-	err = machine_snapshot_restore(path, &cfg->machine, &m);
+	err = machine_snapshot_restore(path, &cfg->machine, &m, &standby);
 	if (!err) {
 		*out = vm_wrap(m, cfg->agent_timeout_ms);
-		if (*out)
+		if (*out) {
 			(*out)->restored = true;
-		else
+			if (standby.fd >= 0)
+				agent_link_give_back(&(*out)->link, standby.fd, standby.host_port);
+		} else {
 			err = error_set(-ENOMEM, "out of memory for a VM");
+		}
 	}
+	if (err && standby.fd >= 0)
+		close(standby.fd);
 	agentvm_config_free(defaults);
 	return err;
 }

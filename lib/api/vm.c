@@ -93,15 +93,13 @@ static int vm_agent_sync(struct agent_channel *ch, int64_t deadline)
 }
 
 /*
- * The first connection that reaches the agent: a standby connection starts
- * opening (it connects while this request runs, so the first exec does not
- * wait for it), then the start's own request, SYNC for a restored VM.
+ * The start's own request on the first connection that reaches the agent,
+ * SYNC for a restored VM; the connection then waits for the first exec.
  */
 static int vm_agent_greet(struct agent_channel *ch, int64_t deadline, void *payload)
 {
 	struct agentvm_vm *vm = payload;
 
-	agent_link_prepare(&vm->link);
 	return vm->restored ? vm_agent_sync(ch, deadline) : agent_ping_on(ch, deadline);
 }
 

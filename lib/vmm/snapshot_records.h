@@ -17,6 +17,7 @@ enum snapshot_tag {
 	SNAP_UART = 3,    /* struct uart_8250_regs, index 0 */
 	SNAP_VIRTIO = 4,  /* struct virtio_mmio_state, index = virtio slot */
 	SNAP_VSOCK = 5,   /* struct virtio_vsock_state, index 0 */
+	SNAP_VSOCK_KEPT = 6, /* struct virtio_vsock_kept, index 0: a connection that travels */
 
 	/* x86_64: 256..511. */
 	SNAP_X86_CPUID = 256,     /* kvm_cpuid_entry2[], index 0: what every vCPU's CPUID derives from */

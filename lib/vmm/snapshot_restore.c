@@ -135,7 +135,36 @@ static int config_from(const struct snapshot_file *f, const struct machine_confi
 	return machine_config_check(out);
 }
 
-static int devices_restore(struct machine *m, const struct snapshot_state *s)
+/*
+ * The connection the snapshot carried, into *standby; or, without one (or
+ * for a clone with another CID), the guest told that its connections ended:
+ * their host ends stayed with the process that saved.
+ */
+static int vsock_connections_restore(struct machine *m, const struct snapshot_state *s,
+				     struct snapshot_standby *standby)
+{
+	struct virtio_vsock_kept kept;
+	const uint8_t *payload;
+	uint64_t len;
+
+	if (snapshot_find(s, SNAP_VSOCK_KEPT, 0, &payload, &len) == 0) {
+		if (len != sizeof(kept))
+			return error_set(-EBADMSG, "snapshot's kept vsock connection (record tag %d) "
+						   "is %llu bytes, expected %zu",
+					 SNAP_VSOCK_KEPT, (unsigned long long)len, sizeof(kept));
+		memcpy(&kept, payload, sizeof(kept));
+		if (virtio_vsock_restore_kept(m->vsock, &kept, &standby->fd) == 0) {
+			standby->host_port = kept.host_port;
+			return 0;
+		}
+		error_clear(); /* not an error: the guest's transport is reset instead */
+	}
+	virtio_vsock_transport_reset(m->vsock);
+	return 0;
+}
+
+static int devices_restore(struct machine *m, const struct snapshot_state *s,
+			   struct snapshot_standby *standby)
 {
 	struct virtio_vsock_state vsock;
 	struct uart_8250_regs uart;
@@ -154,14 +183,13 @@ static int devices_restore(struct machine *m, const struct snapshot_state *s)
 		err = snapshot_get(s, SNAP_VSOCK, 0, &vsock, sizeof(vsock), "vsock state");
 	if (!err)
 		err = virtio_vsock_restore(m->vsock, &vsock);
-	/* The host ends of the guest's connections stayed with the process that saved. */
 	if (!err)
-		virtio_vsock_transport_reset(m->vsock);
+		err = vsock_connections_restore(m, s, standby);
 	return err;
 }
 
 static int restore(struct snapshot_file *f, const struct machine_config *cfg,
-		   struct machine **out)
+		   struct machine **out, struct snapshot_standby *standby)
 {
 	struct snapshot_disk *disks = calloc(MACHINE_MAX_DISKS, sizeof(*disks));
 	struct snapshot_ram ram = {
@@ -189,7 +217,7 @@ static int restore(struct snapshot_file *f, const struct machine_config *cfg,
 	if (!err)
 		err = arch_snapshot_restore(m, &f->state);
 	if (!err)
-		err = devices_restore(m, &f->state);
+		err = devices_restore(m, &f->state, standby);
 	if (err)
 		machine_destroy(m);
 	else
@@ -198,13 +226,14 @@ static int restore(struct snapshot_file *f, const struct machine_config *cfg,
 }
 
 int machine_snapshot_restore(const char *path, const struct machine_config *cfg,
-			     struct machine **out)
+			     struct machine **out, struct snapshot_standby *standby)
 {
 	struct snapshot_file f = { .fd = -1 };
 	int err = file_open(&f, path);
 
+	*standby = (struct snapshot_standby){ .fd = -1 };
 	if (!err)
-		err = restore(&f, cfg, out);
+		err = restore(&f, cfg, out, standby);
 	file_close(&f);
 	return err ? error_prefix(err, "cannot restore %s", path) : 0;
 }

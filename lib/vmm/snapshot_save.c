@@ -61,7 +61,7 @@ static int put_disks(const struct machine *m, struct snapshot_writer *w)
 }
 
 /* Every record of the paused machine into w. */
-static int put_state(struct machine *m, struct snapshot_writer *w)
+static int put_state(struct machine *m, uint32_t standby_port, struct snapshot_writer *w)
 {
 	struct snapshot_machine sm = {
 		.vcpus = m->nvcpus,
@@ -71,6 +71,7 @@ static int put_state(struct machine *m, struct snapshot_writer *w)
 		.vsock_cid = m->vsock_cid,
 	};
 	struct virtio_vsock_state vsock;
+	struct virtio_vsock_kept kept;
 	struct uart_8250_regs uart;
 	int err;
 
@@ -88,6 +89,8 @@ static int put_state(struct machine *m, struct snapshot_writer *w)
 	}
 	virtio_vsock_save(m->vsock, &vsock);
 	snapshot_put(w, SNAP_VSOCK, 0, &vsock, sizeof(vsock));
+	if (standby_port && virtio_vsock_save_kept(m->vsock, standby_port, &kept))
+		snapshot_put(w, SNAP_VSOCK_KEPT, 0, &kept, sizeof(kept));
 	err = arch_snapshot_save(m, w);
 	/* The writer's first failure (its message is still the latest) outranks what followed. */
 	return w->err ? w->err : err;
@@ -147,7 +150,8 @@ static int write_file(struct machine *m, int fd, const struct snapshot_writer *w
 	return err;
 }
 
-int machine_snapshot_save(struct machine *m, const char *path, bool compress)
+int machine_snapshot_save(struct machine *m, const char *path, bool compress,
+			  uint32_t standby_port)
 {
 	struct snapshot_writer w;
 	char *tmp;
@@ -162,7 +166,7 @@ int machine_snapshot_save(struct machine *m, const char *path, bool compress)
 		return error_prefix(err, "cannot snapshot to %s", path);
 	}
 	snapshot_writer_init(&w);
-	err = put_state(m, &w);
+	err = put_state(m, standby_port, &w);
 	if (!err)
 		err = write_file(m, fd, &w, compress);
 	snapshot_writer_release(&w);

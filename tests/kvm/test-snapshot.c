@@ -2,8 +2,8 @@
  * Snapshot and restore against the real guest and its agent: a template VM
  * is booted once and snapshotted (raw and compressed); clones restored from
  * it keep its files and processes, are independent of each other (memory,
- * clock, randomness), and every kind of damaged snapshot is refused before a
- * guest runs. Restoring in another process is covered by test-exec-cli.sh
+ * clock, randomness), find the template's idle agent worker waiting for
+ * them, and every kind of damaged snapshot is refused before a guest runs. Restoring in another process is covered by test-exec-cli.sh
  * (agentvm-exec --snapshot-out, then --restore).
  *
  * Needs AGENTVM_TEST_KERNEL and AGENTVM_TEST_AGENT_INITRD (meson sets both).
@@ -328,6 +328,38 @@ static void clone_of_a_clone(void **state)
 	unlink(path);
 }
 
+/*
+ * The template's standby agent connection travels with its snapshot: a
+ * clone's SYNC and first command go to the worker the template's agent forked
+ * for it before the save (started before the uptime read then), not to one
+ * forked after the restore; the clone then goes on with standbys of its own.
+ */
+static void clone_finds_the_templates_worker_waiting(void **state)
+{
+	char path[300], *saved_uptime, *worker;
+	long long started;
+	agentvm_vm *v;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/standby.snap", dir);
+	/* Taking the standby for this exec opens the next one; its worker forks meanwhile. */
+	saved_uptime = sh(template_vm, "sleep 0.3; cut -d' ' -f1 /proc/uptime");
+	if (agentvm_vm_snapshot(template_vm, path, 0))
+		fail_msg("snapshot: %s", agentvm_last_error());
+	v = restore(path);
+	worker = sh(v, "cut -d' ' -f22 /proc/$PPID/stat; cat /proc/$PPID/comm");
+	started = atoll(worker); /* clock ticks since boot: USER_HZ, 100 */
+	if (started >= (long long)(atof(saved_uptime) * 100))
+		fail_msg("the clone's first command ran under a worker started at tick %lld, after the "
+			 "snapshot (uptime %s): %s", started, saved_uptime, worker);
+	for (int i = 0; i < 3; i++)
+		expect_sh(v, "echo again", "again\n");
+	agentvm_vm_free(v);
+	free(saved_uptime);
+	free(worker);
+	unlink(path);
+}
+
 struct slow_exec {
 	pthread_t thread;
 	char *out;
@@ -542,6 +574,7 @@ int main(void)
 		cmocka_unit_test(raw_snapshot_on_huge_tmpfs_maps_huge_pages),
 		cmocka_unit_test(clones_are_independent),
 		cmocka_unit_test(template_goes_on_after_snapshots),
+		cmocka_unit_test(clone_finds_the_templates_worker_waiting),
 		cmocka_unit_test(exec_in_flight_survives_a_snapshot),
 		cmocka_unit_test(clone_of_a_clone),
 		cmocka_unit_test(damaged_snapshots_are_refused),

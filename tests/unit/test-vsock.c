@@ -189,7 +189,7 @@ static void *connect_thread(void *arg)
 {
 	struct connect_call *c = arg;
 
-	c->result = virtio_vsock_connect(c->vs, GUEST_PORT, c->timeout_ms, &c->fd);
+	c->result = virtio_vsock_connect(c->vs, GUEST_PORT, c->timeout_ms, &c->fd, NULL);
 	return NULL;
 }
 
@@ -305,7 +305,7 @@ static void background_connect(void **state)
 	char buf[16];
 	int fd;
 
-	assert_int_equal(virtio_vsock_connect_start(f->vs, GUEST_PORT, &fd), 0);
+	assert_int_equal(virtio_vsock_connect_start(f->vs, GUEST_PORT, &fd, NULL), 0);
 	req = next_rx(f, NULL, 0);
 	assert_int_equal(req.op, VIRTIO_VSOCK_OP_REQUEST);
 	assert_int_equal(write(fd, "early", 5), 5);
@@ -324,7 +324,7 @@ static void background_connect(void **state)
 	for (int i = 0; i < VSOCK_MAX_CONNECTIONS + 1; i++) {
 		struct pollfd p;
 
-		assert_int_equal(virtio_vsock_connect_start(f->vs, GUEST_PORT, &fd), 0);
+		assert_int_equal(virtio_vsock_connect_start(f->vs, GUEST_PORT, &fd, NULL), 0);
 		do
 			req = next_rx(f, NULL, 0);
 		while (req.op != VIRTIO_VSOCK_OP_REQUEST);
@@ -426,7 +426,7 @@ static void connect_needs_a_running_driver(void **state)
 	int fd;
 
 	mmio_write32(f->t, VIRTIO_MMIO_STATUS, 0); /* device reset */
-	assert_int_equal(virtio_vsock_connect(f->vs, GUEST_PORT, 100, &fd), -ENOTCONN);
+	assert_int_equal(virtio_vsock_connect(f->vs, GUEST_PORT, 100, &fd, NULL), -ENOTCONN);
 }
 
 /*
@@ -468,7 +468,7 @@ static void host_stop_ends_waiting_connects(void **state)
 	virtio_vsock_host_stop(f->vs);
 	pthread_join(c.thread, NULL);
 	assert_int_equal(c.result, -EHOSTDOWN);
-	assert_int_equal(virtio_vsock_connect(f->vs, GUEST_PORT, -1, &fd), -EHOSTDOWN);
+	assert_int_equal(virtio_vsock_connect(f->vs, GUEST_PORT, -1, &fd, NULL), -EHOSTDOWN);
 }
 
 /* Offer the device an event buffer of `len` bytes, device-writable unless `readable`. */
@@ -601,6 +601,105 @@ static void restored_clone_resets_the_guest_and_connects(void **state)
 	close(fd);
 }
 
+/* Pause and save the device, then replace it by a restored one for `cid`, as a clone's process does. */
+static void clone_device(struct fixture *f, uint64_t cid)
+{
+	struct virtio_mmio_state saved;
+
+	virtio_mmio_save(f->t, &saved);
+	virtio_vsock_destroy(f->vs);
+	create(f, cid);
+	assert_int_equal(virtio_mmio_restore(f->t, &saved), 0);
+}
+
+/*
+ * The connection a snapshot carries goes on in the clone where it was: the
+ * guest's socket, which never learns of the restore, sees the same ports and
+ * the credit counters it expects, and bytes flow both ways.
+ */
+static void kept_connection_travels_with_the_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port;
+	int fd = establish(f, &port, 65536);
+	struct virtio_vsock_kept kept;
+	struct virtio_vsock_hdr h;
+	char buf[16];
+
+	post_event(f, 8, false);
+	/* A request and its answer went by first, as before a standby is given back. */
+	assert_int_equal(write(fd, "ping", 4), 4);
+	assert_int_equal(next_rx(f, buf, sizeof(buf)).len, 4);
+	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "pong", 4, 65536, 4);
+	read_exactly(fd, buf, 4);
+	virtio_mmio_pause(f->t);
+	assert_true(virtio_vsock_save_kept(f->vs, port, &kept));
+	assert_int_equal(kept.host_port, port);
+	assert_int_equal(kept.guest_port, GUEST_PORT);
+	assert_int_equal(kept.guest_cid, GUEST_CID);
+	assert_int_equal(kept.tx_cnt, 4);
+	assert_int_equal(kept.fwd_cnt, 4);
+	close(fd);
+	clone_device(f, GUEST_CID);
+	assert_int_equal(virtio_vsock_restore_kept(f->vs, &kept, &fd), 0);
+
+	assert_int_equal(write(fd, "again", 5), 5);
+	h = next_rx(f, buf, sizeof(buf));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.src_port, port);
+	assert_int_equal(h.dst_port, GUEST_PORT);
+	assert_int_equal(h.fwd_cnt, 4); /* what the guest sent before the snapshot, counted */
+	assert_memory_equal(buf, "again", 5);
+	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "clone", 5, 65536, 9);
+	read_exactly(fd, buf, 5);
+	assert_memory_equal(buf, "clone", 5);
+	/* No transport reset, though the guest offered an event buffer. */
+	assert_true(events_idle(f, 50));
+	close(fd);
+}
+
+/* Bytes in flight, or another connection open: nothing travels, the clone resets as before. */
+static void busy_connections_do_not_travel(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port, other_port;
+	int fd = establish(f, &port, 65536);
+	int other = establish(f, &other_port, 65536);
+	struct virtio_vsock_kept kept;
+
+	virtio_mmio_pause(f->t);
+	assert_false(virtio_vsock_save_kept(f->vs, port, &kept));
+	close(other);
+	assert_int_equal(virtio_mmio_resume(f->t), 0);
+	assert_int_equal(next_rx(f, NULL, 0).op, VIRTIO_VSOCK_OP_SHUTDOWN);
+	guest_send(f, VIRTIO_VSOCK_OP_RST, other_port, 0, NULL, 0, 65536, 0);
+	virtio_mmio_pause(f->t);
+	assert_int_equal(write(fd, "unsent", 6), 6); /* still in our user's socket */
+	assert_false(virtio_vsock_save_kept(f->vs, port, &kept));
+	assert_false(virtio_vsock_save_kept(f->vs, port + 100, &kept));
+	close(fd);
+}
+
+/* A clone with another CID cannot have it: the guest's socket names the old one. */
+static void kept_connection_needs_the_same_cid(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port;
+	int fd = establish(f, &port, 65536);
+	struct virtio_vsock_kept kept;
+
+	virtio_mmio_pause(f->t);
+	assert_true(virtio_vsock_save_kept(f->vs, port, &kept));
+	close(fd);
+	clone_device(f, CLONE_CID);
+	fd = -1;
+	assert_int_equal(virtio_vsock_restore_kept(f->vs, &kept, &fd), -EADDRNOTAVAIL);
+	assert_int_equal(fd, -1);
+	kept.guest_cid = CLONE_CID;
+	kept.host_port = 80;
+	assert_int_equal(virtio_vsock_restore_kept(f->vs, &kept, &fd), -EINVAL);
+}
+
 static void transport_reset_with_event_buffer_posted(void **state)
 {
 	struct fixture *f = *state;
@@ -723,6 +822,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(pause_gives_back_the_held_rx_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(restored_clone_resets_the_guest_and_connects, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(kept_connection_travels_with_the_snapshot, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(busy_connections_do_not_travel, setup, teardown),
+		cmocka_unit_test_setup_teardown(kept_connection_needs_the_same_cid, setup, teardown),
 		cmocka_unit_test_setup_teardown(transport_reset_with_event_buffer_posted, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(transport_reset_waits_for_an_event_buffer, setup,

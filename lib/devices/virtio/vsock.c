@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -657,27 +658,31 @@ static const struct virtio_device_ops vsock_ops = {
 	.resume = vsock_resume,
 };
 
+static struct vsock_conn *free_slot(struct virtio_vsock *vs)
+{
+	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++)
+		if (vs->conns[i].state == CONN_FREE)
+			return &vs->conns[i];
+	return NULL;
+}
+
 static struct vsock_conn *new_conn(struct virtio_vsock *vs, uint32_t guest_port, int fd,
 				   bool waiter)
 {
-	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++) {
-		struct vsock_conn *c = &vs->conns[i];
+	struct vsock_conn *c = free_slot(vs);
+	uint32_t host_port;
 
-		uint32_t host_port;
-
-		if (c->state != CONN_FREE)
-			continue;
-		/* Ports wrap within the ephemeral range and skip ones in use. */
-		do {
-			host_port = vs->next_host_port++;
-			if (vs->next_host_port == 0)
-				vs->next_host_port = FIRST_HOST_PORT;
-		} while (find_conn(vs, host_port, guest_port));
-		*c = (struct vsock_conn){ .state = CONN_CONNECTING, .host_port = host_port,
-					  .guest_port = guest_port, .fd = fd, .waiter = waiter };
-		return c;
-	}
-	return NULL;
+	if (!c)
+		return NULL;
+	/* Ports wrap within the ephemeral range and skip ones in use. */
+	do {
+		host_port = vs->next_host_port++;
+		if (vs->next_host_port == 0)
+			vs->next_host_port = FIRST_HOST_PORT;
+	} while (find_conn(vs, host_port, guest_port));
+	*c = (struct vsock_conn){ .state = CONN_CONNECTING, .host_port = host_port,
+				  .guest_port = guest_port, .fd = fd, .waiter = waiter };
+	return c;
 }
 
 static struct timespec deadline_after(int timeout_ms)
@@ -737,7 +742,7 @@ fail:
 }
 
 int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeout_ms,
-			 int *fd_out)
+			 int *fd_out, uint32_t *host_port_out)
 {
 	struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
 	struct vsock_conn *c = NULL;
@@ -752,6 +757,8 @@ int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeo
 			break;
 	c->waiter = false;
 	if (c->state == CONN_ESTABLISHED) {
+		if (host_port_out)
+			*host_port_out = c->host_port;
 		pthread_mutex_unlock(&vs->lock);
 		*fd_out = sv[0];
 		return 0;
@@ -774,13 +781,16 @@ int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeo
 	return err;
 }
 
-int virtio_vsock_connect_start(struct virtio_vsock *vs, uint32_t guest_port, int *fd_out)
+int virtio_vsock_connect_start(struct virtio_vsock *vs, uint32_t guest_port, int *fd_out,
+			       uint32_t *host_port_out)
 {
 	struct vsock_conn *c = NULL;
 	int sv[2], err = conn_begin(vs, guest_port, false, sv, &c);
 
 	if (err)
 		return err;
+	if (host_port_out)
+		*host_port_out = c->host_port;
 	pthread_mutex_unlock(&vs->lock);
 	*fd_out = sv[0];
 	return 0;
@@ -811,6 +821,89 @@ int virtio_vsock_restore(struct virtio_vsock *vs, const struct virtio_vsock_stat
 	pthread_mutex_lock(&vs->lock);
 	vs->next_host_port = in->next_host_port;
 	pthread_mutex_unlock(&vs->lock);
+	return 0;
+}
+
+/* Nothing in flight either way: all our user wrote went out, all the guest sent reached our user. */
+static bool conn_idle(const struct vsock_conn *c)
+{
+	int unsent = 0;
+
+	return c->state == CONN_ESTABLISHED && !c->send_rst && !c->send_credit &&
+	       !c->shutdown_owed && !c->shutdown_sent && !c->guest_shutdown && !c->pending_len &&
+	       ioctl(c->fd, FIONREAD, &unsent) == 0 && unsent == 0;
+}
+
+bool virtio_vsock_save_kept(struct virtio_vsock *vs, uint32_t host_port,
+			    struct virtio_vsock_kept *out)
+{
+	const struct vsock_conn *kept = NULL;
+	bool others = false, ok;
+
+	pthread_mutex_lock(&vs->lock);
+	for (unsigned int i = 0; i < VSOCK_MAX_CONNECTIONS; i++) {
+		const struct vsock_conn *c = &vs->conns[i];
+
+		if (c->state == CONN_FREE || c->state == CONN_CLOSED)
+			continue;
+		if (c->host_port == host_port && !kept)
+			kept = c;
+		else
+			others = true;
+	}
+	/* Anything else the guest must learn of (a reset, a refused stray) needs the transport reset. */
+	ok = kept && !others && conn_idle(kept) && !vs->event_owed && !vs->event_unread &&
+	     !vs->norphans;
+	if (ok)
+		*out = (struct virtio_vsock_kept){
+			.guest_cid = (uint32_t)vs->guest_cid, .host_port = kept->host_port,
+			.guest_port = kept->guest_port, .peer_buf_alloc = kept->peer_buf_alloc,
+			.peer_fwd_cnt = kept->peer_fwd_cnt, .tx_cnt = kept->tx_cnt,
+			.fwd_cnt = kept->fwd_cnt, .fwd_cnt_sent = kept->fwd_cnt_sent,
+		};
+	pthread_mutex_unlock(&vs->lock);
+	return ok;
+}
+
+int virtio_vsock_restore_kept(struct virtio_vsock *vs, const struct virtio_vsock_kept *in,
+			      int *fd_out)
+{
+	struct vsock_conn *c;
+	int sv[2], err = 0;
+
+	if (in->guest_cid != vs->guest_cid)
+		return error_set(-EADDRNOTAVAIL, "the snapshot's connection was to CID %u, this "
+						 "guest is %llu", in->guest_cid,
+				 (unsigned long long)vs->guest_cid);
+	if (in->host_port < FIRST_HOST_PORT || in->fwd_cnt - in->fwd_cnt_sent > VSOCK_BUF_ALLOC)
+		return error_set(-EINVAL, "the snapshot's connection has host port %u (below %u) "
+					  "or more unacknowledged bytes than the window",
+				 in->host_port, FIRST_HOST_PORT);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return error_set_errno(-errno, "cannot create a socket pair for a vsock connection");
+	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0)
+		err = error_set_errno(-errno, "cannot make a vsock socket non-blocking");
+	pthread_mutex_lock(&vs->lock);
+	if (!err && !vs->running)
+		err = error_set(-ENOTCONN, "the guest's vsock driver is not running");
+	if (!err && !(c = free_slot(vs)))
+		err = error_set(-EMFILE, "no free vsock connection slot");
+	if (!err) {
+		*c = (struct vsock_conn){
+			.state = CONN_ESTABLISHED, .host_port = in->host_port,
+			.guest_port = in->guest_port, .fd = sv[1], .request_sent = true,
+			.peer_buf_alloc = in->peer_buf_alloc, .peer_fwd_cnt = in->peer_fwd_cnt,
+			.tx_cnt = in->tx_cnt, .fwd_cnt = in->fwd_cnt, .fwd_cnt_sent = in->fwd_cnt_sent,
+		};
+		wake(vs->wake_fd);
+	}
+	pthread_mutex_unlock(&vs->lock);
+	if (err) {
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	*fd_out = sv[0];
 	return 0;
 }
 

@@ -10,12 +10,14 @@
  * we granted, data before the connection is up) resets that connection; a
  * malformed ring stops the device (DEVICE_NEEDS_RESET). Per-connection
  * memory is bounded by the credit we grant. Connections survive a pause for
- * a snapshot but do not travel with it; the event queue tells a restored
+ * a snapshot; one idle connection may travel with it (struct
+ * virtio_vsock_kept), the others end, and the event queue tells a restored
  * guest so (virtio_vsock_transport_reset()).
  */
 #ifndef AGENTVM_DEVICES_VIRTIO_VSOCK_H
 #define AGENTVM_DEVICES_VIRTIO_VSOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "devices/virtio/mmio.h"
@@ -41,10 +43,11 @@ struct virtio_mmio *virtio_vsock_transport(struct virtio_vsock *vs);
  * shutdown(SHUT_WR) and close() end the stream), refuses (-ECONNREFUSED),
  * or timeout_ms passes (-ETIMEDOUT; a negative timeout waits for ever).
  * -ENOTCONN while the guest driver is not running; -EHOSTDOWN once
- * virtio_vsock_host_stop() was called. Thread-safe.
+ * virtio_vsock_host_stop() was called. *host_port_out (if not NULL) names
+ * the connection for virtio_vsock_save_kept(). Thread-safe.
  */
 int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeout_ms,
-			 int *fd_out);
+			 int *fd_out, uint32_t *host_port_out);
 
 /*
  * The same without waiting: *fd_out is returned at once, and the connection
@@ -53,7 +56,8 @@ int virtio_vsock_connect(struct virtio_vsock *vs, uint32_t guest_port, int timeo
  * Errors as for virtio_vsock_connect(), but for -ECONNREFUSED and -ETIMEDOUT,
  * which cannot be known yet. Thread-safe.
  */
-int virtio_vsock_connect_start(struct virtio_vsock *vs, uint32_t guest_port, int *fd_out);
+int virtio_vsock_connect_start(struct virtio_vsock *vs, uint32_t guest_port, int *fd_out,
+			       uint32_t *host_port_out);
 
 /*
  * The host ends of the guest's connections are gone (the device was restored
@@ -80,6 +84,41 @@ struct virtio_vsock_state {
 };
 
 void virtio_vsock_save(struct virtio_vsock *vs, struct virtio_vsock_state *out);
+
+/*
+ * A connection that travels with a snapshot: the agent link's standby
+ * (agent/link.h), so that a clone's first request finds the worker the
+ * template's agent forked for it, instead of a transport reset and new
+ * connections for which the guest forks again. Its credit state goes with
+ * it, verbatim, so that neither side's accounting notices.
+ */
+struct virtio_vsock_kept {
+	uint32_t guest_cid; /* the saving guest's: a clone with another CID cannot keep it */
+	uint32_t host_port, guest_port;
+	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
+	uint32_t fwd_cnt, fwd_cnt_sent;
+};
+
+/*
+ * On a paused device: true with *out filled when the connection from
+ * host_port can travel: established, nothing in flight either way (no
+ * pending byte, shutdown or credit update), and the only connection open,
+ * with no reset owed to the guest. Otherwise false: restores of this
+ * snapshot reset the transport as for any other.
+ */
+bool virtio_vsock_save_kept(struct virtio_vsock *vs, uint32_t host_port,
+			    struct virtio_vsock_kept *out);
+
+/*
+ * On a restored device before its vCPUs run, instead of
+ * virtio_vsock_transport_reset(): the connection again, established, and
+ * *fd_out our user's end of it (as virtio_vsock_connect() gives). Errors
+ * (-EADDRNOTAVAIL for a clone with another CID, -EINVAL for a record that
+ * cannot be ours, -ENOTCONN, -EMFILE) leave the device as it was: reset
+ * the transport then, as for a snapshot without one.
+ */
+int virtio_vsock_restore_kept(struct virtio_vsock *vs, const struct virtio_vsock_kept *in,
+			      int *fd_out);
 /* On a restored device before its vCPUs run; -EINVAL for a port outside the ephemeral range. */
 int virtio_vsock_restore(struct virtio_vsock *vs, const struct virtio_vsock_state *in);
 
