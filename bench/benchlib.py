@@ -14,6 +14,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -222,7 +223,24 @@ def machine_context(args):
         "kernel_file": file_id(args.kernel),
         "initrd_file": file_id(args.initrd),
         "thp": {name: thp_setting(name) for name in ("enabled", "shmem_enabled")},
+        "tmp_mount": mount_of(tempfile.gettempdir()),
     }
+
+
+def mount_of(path):
+    """The filesystem and options of the mount holding path (the snapshots go to a temporary
+    directory: a tmpfs mounted huge=within_size gives them 2 MiB pages, doc/api.md)."""
+    best = ("", "unknown", "")
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                _, where, fstype, options = line.split()[:4]
+                inside = path == where or path.startswith(where.rstrip("/") + "/")
+                if inside and len(where) >= len(best[0]):
+                    best = (where, fstype, options)
+    except OSError:
+        pass
+    return {"path": path, "mount": best[0], "fstype": best[1], "options": best[2]}
 
 
 def thp_setting(name):
@@ -244,7 +262,9 @@ def context_lines(ctx, args):
              f"  ran on: {ctx['cpus']} vCPU(s) of '{ctx['cpu']}', Linux {ctx['kernel_release']}, "
              f"{ctx['os']}",
              f"  huge pages: anonymous memory (QEMU's RAM) {ctx['thp']['enabled']}, shared memory "
-             f"(libagentvm's RAM) {ctx['thp']['shmem_enabled']}"]
+             f"(libagentvm's RAM) {ctx['thp']['shmem_enabled']}",
+             f"  snapshots in: {ctx['tmp_mount']['path']} ({ctx['tmp_mount']['fstype']}, "
+             f"{ctx['tmp_mount']['options']})"]
     if ctx["where"]:
         lines.append(f"  where: {ctx['where']}")
     if ctx["in_test_host"]:

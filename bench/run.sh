@@ -60,9 +60,12 @@ echo "bench/run.sh: this machine's /dev/kvm cannot run guests; running inside te
 set +e
 # Both VMMs ask for transparent huge pages on their RAM; the test host grants them to QEMU's
 # anonymous memory by default ("always") and to libagentvm's memfd once shmem_enabled says "advise".
+# Snapshots (both VMMs') go to L1's /tmp, a tmpfs mounted huge=within_size as doc/api.md advises
+# for raw snapshots: restores then map the guest's untouched code 2 MiB at a time.
 # shellcheck disable=SC2016 # expanded in L1
 "$root/tests/vmhost/vmhost" run --timeout 3600 -- /bin/sh -c \
-	'echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled && exec "$@"' sh \
+	'echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled &&
+	mount -t tmpfs -o huge=within_size,mode=1777 bench-tmp /tmp && exec "$@"' sh \
 	/usr/bin/python3 "$bench" --in-test-host --context "$context" "${args[@]}" |
 	if [[ -n $json && $json != - ]]; then
 		# Print everything but the JSON block; write the block to $json.

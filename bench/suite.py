@@ -64,6 +64,10 @@ def parse_args():
     p.add_argument("--qemu-clones", type=int, default=4,
                    help="QEMU restores alive at once for that row, scaled to --clones: 100 QEMU "
                         "processes with private copies of guest memory do not fit (default 4)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="times a failed run is made again before the suite gives up (default 2): "
+                        "guests in the nested test host crash now and then whatever their VMM "
+                        "(tests/vmhost/README.md); the report lists every failure")
     p.add_argument("--exec-rtt", default=os.path.join(REPO, "build/bench/exec-rtt"))
     p.add_argument("--probe", default=os.path.join(REPO, "build/bench/snapshot-probe"))
     args = p.parse_args()
@@ -73,6 +77,8 @@ def parse_args():
     if min(args.execs, args.rtt_runs, args.rate_sandboxes, args.rate_runs, args.clones,
            args.qemu_clones) < 1:
         p.error("counts must be at least 1")
+    if args.retries < 0:
+        p.error("--retries must be 0 or more")
     return args
 
 
@@ -305,9 +311,23 @@ def rows(args):
     ]
 
 
+def measure_once(suite, vmm, label, once, retries, failures):
+    """once(suite, vmm), made again up to `retries` times if it fails; failures are noted."""
+    for attempt in range(retries + 1):
+        try:
+            return once(suite, vmm)
+        except BenchError as e:
+            what = f"{label.split('|')[0]}, {vmm}: {e}"
+            if attempt == retries:
+                raise BenchError(what) from None
+            failures.append(what.splitlines()[0])
+            print(f"suite: failed, once more: {what}", file=sys.stderr, flush=True)
+
+
 def measure_all(suite, args):
-    """{key: {vmm: [values]}}, measuring row by row, each VMM's runs one after another."""
-    results = {}
+    """{key: {vmm: [values]}}, measuring row by row, each VMM's runs one after another; under
+    the key "failures", the runs that failed and were made again."""
+    results = {"failures": []}
     for key, label, _, which, runs, once in rows(args):
         keys = key.split("|")
         for k in keys:
@@ -318,10 +338,7 @@ def measure_all(suite, args):
                 results[k][vmm] = []
             for i in range(args.warmup + runs):
                 warm = i < args.warmup
-                try:
-                    value = once(suite, vmm)
-                except BenchError as e:
-                    raise BenchError(f"{label.split('|')[0]}, {vmm}: {e}") from None
+                value = measure_once(suite, vmm, label, once, args.retries, results["failures"])
                 values = value if isinstance(value, list) else [value]
                 if not warm:
                     for k, x in zip(keys, values):
@@ -367,6 +384,9 @@ def report(ctx, args, suite, results):
                     if ours and theirs and statistics.median(theirs) else None
                 row += f"{ratio:>11.2f}" if ratio is not None else f"{'-':>11}"
             lines.append(row)
+    if results["failures"]:
+        lines += ["", "Runs that failed and were made again (not counted):"]
+        lines += [f"  {f}" for f in results["failures"]]
     lines += ["", "How each VMM runs a command: libagentvm through its guest agent (vsock); the "
                   "peers, which have none, through",
               "a shell reading the serial console (the test initramfs's agentvm.test=shell). "
