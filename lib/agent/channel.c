@@ -72,6 +72,7 @@ int agent_channel_flush(struct agent_channel *ch)
 			/* The guest hung up (after an ERROR, say): nothing more can be sent,
 			 * and what it wrote before is still there to read. */
 			ch->queue_sent = ch->queue_len;
+			ch->hung_up = true;
 			return 0;
 		}
 		if (n < 0)

@@ -51,6 +51,7 @@ struct agent_channel {
 	/* Sending: frames queued back to back, partly written. */
 	uint8_t *queue;
 	size_t queue_len, queue_sent;
+	bool hung_up; /* the guest closed its end: what the queue held then was dropped, not sent */
 };
 
 /* A request made on an open channel: 0 or a negative errno with the message set. */
@@ -108,8 +109,8 @@ size_t agent_channel_unsent(const struct agent_channel *ch);
 /*
  * Write what the stream takes now: 0 (some or none written), or an
  * unexpected socket error. When the guest has closed its end the queue is
- * dropped and 0 returned: its last frames (an ERROR) are still to be read,
- * and the end of the stream follows them.
+ * dropped (hung_up set) and 0 returned: its last frames (an ERROR) are
+ * still to be read, and the end of the stream follows them.
  */
 int agent_channel_flush(struct agent_channel *ch);
 

@@ -31,6 +31,12 @@ static int queue_data(struct agent_channel *ch, const uint8_t *data, size_t len,
 	return 0;
 }
 
+/* Every byte of the upload went into the stream (none dropped by a hang-up). */
+static bool upload_complete(const struct agent_channel *ch, size_t sent, size_t len)
+{
+	return sent == len && !agent_channel_unsent(ch) && !ch->hung_up;
+}
+
 /* The reply to a whole upload: OK, or the guest's ERROR. */
 static int upload_reply(const struct agent_frame *f, bool complete, const char *path)
 {
@@ -60,15 +66,17 @@ int agent_file_write_on(struct agent_channel *ch, const char *path, const void *
 		if (!err)
 			err = agent_channel_flush(ch);
 		got = err ? 0 : agent_channel_receive(ch, &f);
+		/* Complete or not as of now: the last flush may have sent the rest, and a quick
+		 * guest (or a host thread preempted after that flush) answered already. */
 		if (got)
-			return got < 0 ? got : upload_reply(&f, false, path);
+			return got < 0 ? got : upload_reply(&f, upload_complete(ch, sent, len), path);
 		if (!err && agent_channel_unsent(ch))
 			err = agent_channel_wait(ch, POLLIN | POLLOUT, DEADLINE_NONE);
 	}
 	if (err)
 		return err;
 	err = agent_channel_receive_wait(ch, DEADLINE_NONE, &f);
-	return err ? err : upload_reply(&f, sent == len && !agent_channel_unsent(ch), path);
+	return err ? err : upload_reply(&f, upload_complete(ch, sent, len), path);
 }
 
 struct file_call {

@@ -6,6 +6,7 @@
  * allocation the guest chose.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -496,11 +497,36 @@ static void file_write_reports_guest_errors(void **state)
 	pthread_join(a->thread, NULL);
 	free(a);
 
+	/* OK, then gone: half a megabyte cannot all have reached it. */
+	a = new_agent();
+	script_frame(a, AGENT_G2H_OK, NULL, 0);
+	assert_int_equal(connect_fake(a, &ch), 0);
+	assert_int_equal(agent_file_write_on(&ch, "/f", big, sizeof(big), 0644), -EPROTO);
+	agent_channel_close(&ch);
+	pthread_join(a->thread, NULL);
+	free(a);
+}
+
+/*
+ * A guest's OK may be waiting already when the host's last bytes leave (the
+ * host thread was preempted after its flush, say): the upload was complete
+ * then, and so it is a success. The fake agent answers up front, which
+ * makes that moment certain.
+ */
+static void file_write_answered_as_it_completes(void **state)
+{
+	struct agent_channel ch;
+	struct fake_agent *a;
+	struct pollfd p;
+
+	(void)state;
 	a = new_agent();
 	a->keep_open = true;
 	script_frame(a, AGENT_G2H_OK, NULL, 0);
 	assert_int_equal(connect_fake(a, &ch), 0);
-	assert_int_equal(agent_file_write_on(&ch, "/f", big, sizeof(big), 0644), -EPROTO);
+	p = (struct pollfd){ .fd = ch.fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(agent_file_write_on(&ch, "/f", "kept\n", 5, 0644), 0);
 	agent_channel_close(&ch);
 	pthread_join(a->thread, NULL);
 	free(a);
@@ -664,6 +690,7 @@ int main(void)
 		cmocka_unit_test(hello_leaves_with_the_request),
 		cmocka_unit_test(file_read_checks_sizes),
 		cmocka_unit_test(file_write_reports_guest_errors),
+		cmocka_unit_test(file_write_answered_as_it_completes),
 		cmocka_unit_test(sync_sends_time_and_seed),
 		cmocka_unit_test(sync_hostile_replies),
 		cmocka_unit_test(sync_deadline),
