@@ -8,6 +8,7 @@
 #include "api/vm.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "vmm/snapshot.h"
 
 static const char *const default_env[] = {
 	"PATH=" AGENTVM_DEFAULT_PATH,
@@ -132,6 +133,8 @@ int agentvm_vm_exec(agentvm_vm *vm, const agentvm_exec_options *opts, agentvm_ex
 		.output_payload = opts->output_payload,
 	};
 	err = agent_exec(&vm->link, &req, &outcome);
+	if (vm->restored)
+		machine_snapshot_learn(vm->machine);
 	if (!err) {
 		fill_result(r, &outcome);
 		if (!r->stdout_data || !r->stderr_data)

@@ -404,6 +404,7 @@ void machine_destroy(struct machine *m)
 	for (unsigned int i = 0; i < m->ndisks; i++)
 		free((char *)m->disks[i].path);
 	arch_machine_destroy(&m->arch);
+	snapshot_pages_learner_free(&m->pages_learner);
 	guest_memory_destroy(&m->memory);
 	kvm_close(&m->kvm);
 	bus_destroy(&m->pio_bus);

@@ -18,6 +18,7 @@
 #include "devices/serial/uart_8250.h"
 #include "kvm/kvm.h"
 #include "kvm/memory.h"
+#include "vmm/snapshot_pages.h"
 
 #define MACHINE_MAX_VCPUS 64
 #define MACHINE_MIN_MEMORY_MIB 16
@@ -96,6 +97,7 @@ struct machine {
 	unsigned int nvirtio;
 	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
 	struct virtio_vsock *vsock; /* the host end of every agent connection */
+	struct snapshot_pages_learner pages_learner; /* a restored VM's, under `lock` */
 
 	atomic_bool stopping; /* read by vCPU threads after every exit */
 	atomic_bool pause_requested; /* ... as is this: park until it is cleared */

@@ -47,4 +47,12 @@ struct snapshot_standby {
 int machine_snapshot_restore(const char *path, const struct machine_config *cfg,
 			     struct machine **out, struct snapshot_standby *standby);
 
+/*
+ * A restored machine's first request is over: the first restore of a raw
+ * snapshot notes which pages its guest wrote, for later restores to copy
+ * ahead (vmm/snapshot_pages.h). A no-op after the first call and for other
+ * machines; never fails. Any thread.
+ */
+void machine_snapshot_learn(struct machine *m);
+
 #endif

@@ -21,6 +21,7 @@
 #include "vmm/machine.h"
 #include "vmm/machine_build.h"
 #include "vmm/snapshot.h"
+#include "vmm/snapshot_pages.h"
 #include "vmm/snapshot_records.h"
 
 struct snapshot_file {
@@ -188,7 +189,7 @@ static int devices_restore(struct machine *m, const struct snapshot_state *s,
 	return err;
 }
 
-static int restore(struct snapshot_file *f, const struct machine_config *cfg,
+static int restore(struct snapshot_file *f, const char *path, const struct machine_config *cfg,
 		   struct machine **out, struct snapshot_standby *standby)
 {
 	struct snapshot_disk *disks = calloc(MACHINE_MAX_DISKS, sizeof(*disks));
@@ -208,6 +209,8 @@ static int restore(struct snapshot_file *f, const struct machine_config *cfg,
 	if (!err)
 		err = machine_build(&mc, &ram, &m);
 	free(disks); /* machine_build() copied the paths */
+	if (!err && !ram.compressed)
+		snapshot_pages_apply(&m->memory, path, f->fd, &m->pages_learner);
 	if (!err)
 		err = arch_cpu_features_check(m, f->header.cpu_features);
 	if (!err)
@@ -233,7 +236,18 @@ int machine_snapshot_restore(const char *path, const struct machine_config *cfg,
 
 	*standby = (struct snapshot_standby){ .fd = -1 };
 	if (!err)
-		err = restore(&f, cfg, out, standby);
+		err = restore(&f, path, cfg, out, standby);
 	file_close(&f);
 	return err ? error_prefix(err, "cannot restore %s", path) : 0;
+}
+
+void machine_snapshot_learn(struct machine *m)
+{
+	struct snapshot_pages_learner learner;
+
+	pthread_mutex_lock(&m->lock);
+	learner = m->pages_learner;
+	m->pages_learner = (struct snapshot_pages_learner){ 0 };
+	pthread_mutex_unlock(&m->lock);
+	snapshot_pages_learn(&m->memory, &learner);
 }

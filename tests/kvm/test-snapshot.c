@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -331,32 +332,140 @@ static void clone_of_a_clone(void **state)
 /*
  * The template's standby agent connection travels with its snapshot: a
  * clone's SYNC and first command go to the worker the template's agent forked
- * for it before the save (started before the uptime read then), not to one
- * forked after the restore; the clone then goes on with standbys of its own.
+ * for it before the save, the same one the template's own next command gets
+ * (both print its PID; a worker forked after the restore would have a later
+ * one); the clone then goes on with standbys of its own.
  */
 static void clone_finds_the_templates_worker_waiting(void **state)
 {
-	char path[300], *saved_uptime, *worker;
-	long long started;
+	char path[300], *template_worker, *clone_worker;
 	agentvm_vm *v;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/standby.snap", dir);
-	/* Taking the standby for this exec opens the next one; its worker forks meanwhile. */
-	saved_uptime = sh(template_vm, "sleep 0.3; cut -d' ' -f1 /proc/uptime");
+	expect_sh(template_vm, "true", "");
 	if (agentvm_vm_snapshot(template_vm, path, 0))
 		fail_msg("snapshot: %s", agentvm_last_error());
+	template_worker = sh(template_vm, "echo $PPID");
 	v = restore(path);
-	worker = sh(v, "cut -d' ' -f22 /proc/$PPID/stat; cat /proc/$PPID/comm");
-	started = atoll(worker); /* clock ticks since boot: USER_HZ, 100 */
-	if (started >= (long long)(atof(saved_uptime) * 100))
-		fail_msg("the clone's first command ran under a worker started at tick %lld, after the "
-			 "snapshot (uptime %s): %s", started, saved_uptime, worker);
+	clone_worker = sh(v, "echo $PPID");
+	assert_string_equal(clone_worker, template_worker);
 	for (int i = 0; i < 3; i++)
 		expect_sh(v, "echo again", "again\n");
 	agentvm_vm_free(v);
-	free(saved_uptime);
-	free(worker);
+	free(template_worker);
+	free(clone_worker);
+	unlink(path);
+}
+
+/* kB of this process's mappings of `path` that are private copies (smaps "Anonymous"). */
+static long long private_kb_of(const char *path)
+{
+	char real[PATH_MAX], line[PATH_MAX + 128];
+	unsigned long long lo, hi;
+	long long total = 0, kb;
+	bool ours = false;
+	FILE *f;
+
+	assert_non_null(realpath(path, real));
+	f = fopen("/proc/self/smaps", "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2) {
+			size_t n = strlen(line), m = strlen(real);
+
+			ours = n >= m && strcmp(line + n - m, real) == 0;
+		} else if (ours && sscanf(line, "Anonymous: %lld kB", &kb) == 1) {
+			total += kb;
+		}
+	}
+	fclose(f);
+	return total;
+}
+
+/* The page count of the learned-pages record at path (doc/snapshot-format.md), -1 without one. */
+static long long record_pages(const char *path)
+{
+	uint8_t h[16];
+	uint32_t count;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && read(fd, h, sizeof(h)) == (ssize_t)sizeof(h) &&
+		  memcmp(h, "AGVMPAGE", 8) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		return -1;
+	memcpy(&count, h + 12, sizeof(count));
+	return count;
+}
+
+static agentvm_vm *restore_unstarted(const char *path)
+{
+	agentvm_vm *v = NULL;
+
+	if (agentvm_vm_restore(path, NULL, &v))
+		fail_msg("restore %s: %s", path, agentvm_last_error());
+	return v;
+}
+
+static void start_and_run(agentvm_vm *v)
+{
+	if (agentvm_vm_start(v))
+		fail_msg("start of the restored VM: %s", agentvm_last_error());
+	expect_sh(v, "cat /tmp/state", "template\n");
+	agentvm_vm_free(v);
+}
+
+/*
+ * The first restore of a snapshot notes, after its first command, which
+ * pages its guest wrote (PATH.pages); later restores copy those out of the
+ * snapshot before the guest runs. A snapshot changed since, or a record that
+ * is not one, is ignored and written anew.
+ */
+static void clones_learn_which_pages_to_copy_ahead(void **state)
+{
+	char path[300], record[320];
+	long long learned, before;
+	struct timespec later[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = 1 } };
+	agentvm_vm *v;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/learn.snap", dir);
+	snprintf(record, sizeof(record), "%s.pages", path);
+	copy(raw_path, path);
+	v = restore_unstarted(path);
+	before = private_kb_of(path);
+	start_and_run(v);
+	learned = record_pages(record);
+	assert_true(learned > 0);
+
+	v = restore_unstarted(path);
+	/* The restore itself writes a few pages (`before`), which the record lists too. */
+	if (private_kb_of(path) < learned * 4 || learned * 4 <= before)
+		fail_msg("%lld kB copied ahead for %lld learned pages (%lld kB before learning)",
+			 private_kb_of(path), learned, before);
+	start_and_run(v);
+
+	/* The snapshot's modification time moved: the record is stale. */
+	assert_int_equal(utimensat(AT_FDCWD, path, later, 0), 0);
+	v = restore_unstarted(path);
+	assert_true(private_kb_of(path) < learned * 4);
+	start_and_run(v);
+	v = restore_unstarted(path); /* ... and was written anew */
+	assert_true(private_kb_of(path) >= learned * 4 / 2);
+	agentvm_vm_free(v);
+
+	fd = open(record, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0 && write(fd, "AGVMPAGE garbage", 16) == 16);
+	close(fd);
+	v = restore_unstarted(path);
+	assert_true(private_kb_of(path) < learned * 4);
+	start_and_run(v);
+	assert_true(record_pages(record) > 0);
+	unlink(record);
 	unlink(path);
 }
 
@@ -575,6 +684,7 @@ int main(void)
 		cmocka_unit_test(clones_are_independent),
 		cmocka_unit_test(template_goes_on_after_snapshots),
 		cmocka_unit_test(clone_finds_the_templates_worker_waiting),
+		cmocka_unit_test(clones_learn_which_pages_to_copy_ahead),
 		cmocka_unit_test(exec_in_flight_survives_a_snapshot),
 		cmocka_unit_test(clone_of_a_clone),
 		cmocka_unit_test(damaged_snapshots_are_refused),
