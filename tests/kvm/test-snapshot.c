@@ -330,9 +330,9 @@ static void clone_of_a_clone(void **state)
 }
 
 /*
- * The template's standby agent connection travels with its snapshot: a
- * clone's SYNC and first command go to the worker the template's agent forked
- * for it before the save, the same one the template's own next command gets
+ * The template's standby agent connection, once established, travels with
+ * its snapshot: a clone's SYNC and first command go to the worker the
+ * template's agent forked for it before the save, the same one the template's own next command gets
  * (both print its PID; a worker forked after the restore would have a later
  * one); the clone then goes on with standbys of its own.
  */
@@ -344,6 +344,11 @@ static void clone_finds_the_templates_worker_waiting(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/standby.snap", dir);
 	expect_sh(template_vm, "true", "");
+	/*
+	 * That exec opened the next standby, which travels once the guest has
+	 * accepted it; a nested arm64 guest can take longer than the exec did.
+	 */
+	usleep(500 * 1000);
 	if (agentvm_vm_snapshot(template_vm, path, 0))
 		fail_msg("snapshot: %s", agentvm_last_error());
 	template_worker = sh(template_vm, "echo $PPID");
