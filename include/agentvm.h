@@ -470,8 +470,13 @@ AGENTVM_API int agentvm_vm_snapshot(agentvm_vm *vm, const char *path, uint32_t f
  * independent. Like agentvm_vm_new() it returns a VM that has not started:
  * agentvm_vm_start() resumes it and, when the VM has an agent, waits for the
  * agent, then sets the guest's wall clock to the host's and reseeds the
- * guest's random number generator, so that clones share neither. Connections
- * to the guest that were open at the snapshot are reset.
+ * guest's random number generator, so that clones share neither. The
+ * library's idle agent connection travels with the snapshot (its worker in
+ * the guest serves the clone's first requests); other connections to the
+ * guest that were open at the snapshot are reset. The first restore of a raw
+ * snapshot at path writes path.pages beside it (when it can), the pages its
+ * guest wrote by the end of its first exec, which later restores copy ahead
+ * (doc/snapshot-format.md, "Learned pages").
  * @param cfg only its console, agent timeout, vsock CID and disks are used
  *   (disks: none to reuse the snapshot's paths, else as many as the snapshot
  *   had, with the same flags and sizes); everything else comes from the
