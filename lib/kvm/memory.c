@@ -19,6 +19,7 @@
 /* /proc/self/pagemap: one little-endian u64 per virtual page of the host. */
 #define PAGEMAP_PRESENT (1ULL << 63)
 #define PAGEMAP_SWAPPED (1ULL << 62)
+#define PAGEMAP_FILE (1ULL << 61) /* a file page, or shared anonymous memory */
 /* Entries read per pread: 512 KiB, 256 MiB of RAM with 4 KiB host pages. */
 #define PAGEMAP_BATCH 65536
 
@@ -200,31 +201,7 @@ static int file_data_pages(int fd, uint64_t offset, uint64_t size, uint8_t *bitm
 	return 0;
 }
 
-static bool pread_full(int fd, void *buf, size_t len, uint64_t offset)
-{
-	for (size_t done = 0; done < len;) {
-		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(offset + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		done += (size_t)n;
-	}
-	return true;
-}
-
-/*
- * Set the bits of the pages of a private mapping that have a page table
- * entry in this process, present or swapped out; false if pagemap cannot be
- * read (or there is no memory to read it into). A page the guest wrote (or
- * KVM for it) is a private anonymous copy, which keeps its entry, in RAM or
- * in swap, for as long as it is mapped. A page nobody wrote has no entry, or
- * one that maps the file's own page because it was read, and reads as the
- * file does: zero where the file has a hole. Pages only read are set too,
- * which costs little: they are resident already.
- */
-static bool written_pages(const struct guest_memory *mem, uint8_t *bitmap)
+bool guest_memory_page_kinds(const struct guest_memory *mem, guest_page_fn fn, void *arg)
 {
 	uint64_t host_page = (uint64_t)sysconf(_SC_PAGESIZE), per = host_page / PAGE_4K;
 	uint64_t pages = mem->size / PAGE_4K, entries = (pages + per - 1) / per;
@@ -236,16 +213,28 @@ static bool written_pages(const struct guest_memory *mem, uint8_t *bitmap)
 	for (uint64_t at = 0; ok && at < entries; at += PAGEMAP_BATCH) {
 		uint64_t n = entries - at < PAGEMAP_BATCH ? entries - at : PAGEMAP_BATCH;
 
-		ok = pread_full(fd, batch, n * sizeof(*batch), (first + at) * sizeof(*batch));
-		for (uint64_t i = 0; ok && i < n; i++)
-			if (batch[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED))
-				bits_set(bitmap, (at + i) * per,
-					 (at + i + 1) * per < pages ? (at + i + 1) * per : pages);
+		ok = file_read_at(fd, batch, n * sizeof(*batch), (first + at) * sizeof(*batch)) == 0;
+		for (uint64_t i = 0; ok && i < n; i++) {
+			uint64_t e = batch[i], end = (at + i + 1) * per < pages ? (at + i + 1) * per : pages;
+			/* A private copy is anonymous: in RAM or swapped out, never file-backed. */
+			enum guest_page_kind kind = !(e & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) ? GUEST_PAGE_UNMAPPED
+						    : (e & PAGEMAP_PRESENT) && (e & PAGEMAP_FILE) ? GUEST_PAGE_FILE
+						    : GUEST_PAGE_PRIVATE;
+
+			ok = fn((at + i) * per, end, kind, arg);
+		}
 	}
 	if (fd >= 0)
 		close(fd);
 	free(batch);
 	return ok;
+}
+
+static bool mark_mapped(uint64_t first, uint64_t end, enum guest_page_kind kind, void *bitmap)
+{
+	if (kind != GUEST_PAGE_UNMAPPED)
+		bits_set(bitmap, first, end);
+	return true;
 }
 
 int guest_memory_data_pages(const struct guest_memory *mem, uint8_t **out)
@@ -261,8 +250,13 @@ int guest_memory_data_pages(const struct guest_memory *mem, uint8_t **out)
 		err = file_data_pages(mem->fd, 0, mem->size, bitmap);
 	} else {
 		err = file_data_pages(mem->file_fd, mem->file_offset, mem->size, bitmap);
-		/* Without pagemap any page may have been written: correct, only slower. */
-		if (!err && !written_pages(mem, bitmap))
+		/*
+		 * A page the guest wrote (or KVM for it) is a private copy, which keeps its
+		 * entry for as long as it is mapped; pages only read are set too, which costs
+		 * little: they are resident already. Without pagemap any page may have been
+		 * written: correct, only slower.
+		 */
+		if (!err && !guest_memory_page_kinds(mem, mark_mapped, bitmap))
 			bits_set(bitmap, 0, pages);
 	}
 	if (err) {

@@ -62,6 +62,23 @@ void guest_memory_destroy(struct guest_memory *mem);
  */
 int guest_memory_data_pages(const struct guest_memory *mem, uint8_t **out);
 
+/* What this process's page tables hold for a page of RAM (/proc/self/pagemap). */
+enum guest_page_kind {
+	GUEST_PAGE_UNMAPPED, /* no entry: never touched through this mapping */
+	GUEST_PAGE_FILE,     /* the mapped file's own page, as read */
+	GUEST_PAGE_PRIVATE,  /* a private copy (written), in RAM or swapped out */
+};
+
+/* Called per host page: 4 KiB pages [first, end) of RAM are of `kind`; false stops the walk. */
+typedef bool (*guest_page_fn)(uint64_t first, uint64_t end, enum guest_page_kind kind, void *arg);
+
+/*
+ * Walk RAM's pages in order, as /proc/self/pagemap shows them. False when
+ * pagemap cannot be read (or there is no memory to read it into) or fn
+ * stopped the walk.
+ */
+bool guest_memory_page_kinds(const struct guest_memory *mem, guest_page_fn fn, void *arg);
+
 /*
  * Host pointer for [gpa, gpa+len) if that range lies wholly inside one RAM
  * region, else NULL. Every guest-supplied address goes through here.

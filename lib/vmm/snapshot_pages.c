@@ -21,10 +21,6 @@
 #define RECORD_MAGIC "AGVMPAGE"
 #define RECORD_VERSION 1u
 
-/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
-#define PM_PRESENT (1ull << 63)
-#define PM_FILE_OR_SHARED (1ull << 61)
-
 /* A record: this header, then `count` ascending uint32_t page numbers. Host-endian. */
 struct record_header {
 	char magic[8];
@@ -112,27 +108,30 @@ void snapshot_pages_apply(struct guest_memory *mem, const char *path, int fd,
 	free(list);
 }
 
-/* Pages of mem that are private copies now: present, and neither file-backed nor shared. */
+struct page_list {
+	uint32_t *pages;
+	uint32_t n;
+};
+
+static bool add_private(uint64_t first, uint64_t end, enum guest_page_kind kind, void *arg)
+{
+	struct page_list *l = arg;
+
+	for (uint64_t p = first; kind == GUEST_PAGE_PRIVATE && p < end; p++) {
+		if (l->n == SNAPSHOT_PAGES_MAX)
+			return false;
+		l->pages[l->n++] = (uint32_t)p;
+	}
+	return true;
+}
+
+/* Pages of mem that are private copies now; NULL when pagemap fails or they are too many. */
 static uint32_t *private_pages(const struct guest_memory *mem, uint32_t *count)
 {
-	uint64_t pages = mem->size / PAGE, first = (uintptr_t)mem->host / PAGE, chunk[512];
-	uint32_t *list = malloc(SNAPSHOT_PAGES_MAX * sizeof(*list)), n = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	bool ok = list && fd >= 0;
+	struct page_list l = { .pages = malloc(SNAPSHOT_PAGES_MAX * sizeof(*l.pages)) };
+	bool ok = l.pages && guest_memory_page_kinds(mem, add_private, &l);
 
-	for (uint64_t at = 0; ok && at < pages; at += 512) {
-		uint64_t want = pages - at < 512 ? pages - at : 512;
-
-		ok = file_read_at(fd, chunk, want * sizeof(chunk[0]), (first + at) * sizeof(chunk[0])) == 0;
-		for (uint64_t i = 0; ok && i < want; i++) {
-			if (!(chunk[i] & PM_PRESENT) || (chunk[i] & PM_FILE_OR_SHARED))
-				continue;
-			ok = n < SNAPSHOT_PAGES_MAX;
-			if (ok)
-				list[n++] = (uint32_t)(at + i);
-		}
-	}
-	return list_done(fd, ok, list, n, count);
+	return list_done(-1, ok, l.pages, l.n, count);
 }
 
 /* Beside the snapshot, atomically: a reader sees no record or a whole one. */
