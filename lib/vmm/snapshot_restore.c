@@ -148,12 +148,13 @@ static int vsock_connections_restore(struct machine *m, const struct snapshot_st
 	const uint8_t *payload;
 	uint64_t len;
 
+	/* Optional; snapshot_get() then holds it to its exact size. */
 	if (snapshot_find(s, SNAP_VSOCK_KEPT, 0, &payload, &len) == 0) {
-		if (len != sizeof(kept))
-			return error_set(-EBADMSG, "snapshot's kept vsock connection (record tag %d) "
-						   "is %llu bytes, expected %zu",
-					 SNAP_VSOCK_KEPT, (unsigned long long)len, sizeof(kept));
-		memcpy(&kept, payload, sizeof(kept));
+		int err = snapshot_get(s, SNAP_VSOCK_KEPT, 0, &kept, sizeof(kept),
+				       "kept vsock connection");
+
+		if (err)
+			return err;
 		if (virtio_vsock_restore_kept(m->vsock, &kept, &standby->fd) == 0) {
 			standby->host_port = kept.host_port;
 			return 0;

@@ -699,6 +699,21 @@ static struct timespec deadline_after(int timeout_ms)
 	return ts;
 }
 
+/* A connection's socket pair: sv[0] for our user, sv[1] non-blocking for the device. */
+static int pair_open(int sv[2])
+{
+	int err;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return error_set_errno(-errno, "cannot create a socket pair for a vsock connection");
+	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0)
+		return 0;
+	err = error_set_errno(-errno, "cannot make a vsock socket non-blocking");
+	close(sv[0]);
+	close(sv[1]);
+	return err;
+}
+
 /*
  * Our end's socket pair and a CONNECTING slot for its other end, the worker
  * woken to send the REQUEST. 0 with `lock` held, sv[0] ours to return and
@@ -708,14 +723,10 @@ static int conn_begin(struct virtio_vsock *vs, uint32_t guest_port, bool waiter,
 		      struct vsock_conn **out)
 {
 	uint64_t one = 1;
-	int err = 0;
+	int err = pair_open(sv);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return error_set_errno(-errno, "cannot create a socket pair for a vsock connection");
-	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0) {
-		err = error_set_errno(-errno, "cannot make a vsock socket non-blocking");
-		goto fail;
-	}
+	if (err)
+		return err;
 	pthread_mutex_lock(&vs->lock);
 	if (vs->host_stopped)
 		err = error_set(-EHOSTDOWN, "the VM stopped");
@@ -734,7 +745,6 @@ static int conn_begin(struct virtio_vsock *vs, uint32_t guest_port, bool waiter,
 		sv[1] = -1;
 	}
 	pthread_mutex_unlock(&vs->lock);
-fail:
 	close(sv[0]);
 	if (sv[1] >= 0)
 		close(sv[1]);
@@ -869,7 +879,7 @@ int virtio_vsock_restore_kept(struct virtio_vsock *vs, const struct virtio_vsock
 			      int *fd_out)
 {
 	struct vsock_conn *c;
-	int sv[2], err = 0;
+	int sv[2], err;
 
 	if (in->guest_cid != vs->guest_cid)
 		return error_set(-EADDRNOTAVAIL, "the snapshot's connection was to CID %u, this "
@@ -879,12 +889,11 @@ int virtio_vsock_restore_kept(struct virtio_vsock *vs, const struct virtio_vsock
 		return error_set(-EINVAL, "the snapshot's connection has host port %u (below %u) "
 					  "or more unacknowledged bytes than the window",
 				 in->host_port, FIRST_HOST_PORT);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return error_set_errno(-errno, "cannot create a socket pair for a vsock connection");
-	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0)
-		err = error_set_errno(-errno, "cannot make a vsock socket non-blocking");
+	err = pair_open(sv);
+	if (err)
+		return err;
 	pthread_mutex_lock(&vs->lock);
-	if (!err && !vs->running)
+	if (!vs->running)
 		err = error_set(-ENOTCONN, "the guest's vsock driver is not running");
 	if (!err && !(c = free_slot(vs)))
 		err = error_set(-EMFILE, "no free vsock connection slot");
