@@ -15,6 +15,7 @@
 #include "devices/virtio/vsock.h"
 #include "snapshot/memory_image.h"
 #include "util/error.h"
+#include "util/thread.h"
 #include "vmm/kick.h"
 #include "vmm/machine_build.h"
 #include "vmm/vcpu.h"
@@ -249,7 +250,7 @@ int machine_start(struct machine *m)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (unsigned int i = 0; i < m->nvcpus; i++) {
-		int r = pthread_create(&m->vcpus[i].thread, NULL, vcpu_thread_main, &m->vcpus[i]);
+		int r = thread_start(&m->vcpus[i].thread, vcpu_thread_main, &m->vcpus[i]);
 
 		if (r) {
 			err = error_set(-r, "cannot create the thread of vCPU %u", i);

@@ -1,6 +1,7 @@
 /*
  * Boot tests against a real KVM and the real guest kernel: a guest reaches
- * init on 1 and 2 vCPUs, its reboot ends the VM with that reason, kill stops a running guest, two VMs run at once in one process,
+ * init on 1 and 2 vCPUs, its reboot ends the VM with that reason, kill stops a running guest, the
+ * library's threads run on small stacks, two VMs run at once in one process,
  * and malformed kernels are refused with a clear error.
  *
  * Needs AGENTVM_TEST_KERNEL and AGENTVM_TEST_INITRD (meson sets both).
@@ -132,26 +133,37 @@ static void two_vcpus_are_both_online(void **state)
 	expect_boot(2, "reboot", AGENTVM_EXIT_REBOOT, MARKER " cpus=2 ");
 }
 
+/* Start a VM whose init sleeps (agentvm.test=hang) and wait for its marker. */
+static agentvm_vm *start_sleeping_guest(struct console_capture *capture, uint32_t vcpus)
+{
+	agentvm_config *cfg = test_config(capture, vcpus, "hang");
+	agentvm_exit_reason reason = 0;
+	agentvm_vm *vm;
+
+	assert_int_equal(agentvm_vm_new(cfg, &vm), 0);
+	agentvm_config_free(cfg);
+	assert_int_equal(agentvm_vm_wait(vm, 0, &reason), -EINVAL); /* not started */
+	assert_int_equal(agentvm_vm_start(vm), 0);
+	for (int waited = 0; !capture_contains(capture, MARKER); waited += 50) {
+		if (waited > BOOT_TIMEOUT_MS)
+			fail_msg("no marker; console:\n%s", capture->text);
+		assert_int_equal(agentvm_vm_wait(vm, 50, &reason), -ETIMEDOUT);
+	}
+	/* Let both vCPUs reach their halt in init's sleep. */
+	usleep(200000);
+	return vm;
+}
+
 static void kill_stops_a_running_guest(void **state)
 {
 	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	agentvm_config *cfg = test_config(&capture, 2, "hang");
 	agentvm_exit_reason reason = 0;
 	agentvm_vm *vm;
 
 	(void)state;
 	assert_int_equal(agentvm_vm_wait(NULL, 0, NULL), -EINVAL);
-	assert_int_equal(agentvm_vm_new(cfg, &vm), 0);
-	agentvm_config_free(cfg);
-	assert_int_equal(agentvm_vm_wait(vm, 0, &reason), -EINVAL); /* not started */
-	assert_int_equal(agentvm_vm_start(vm), 0);
-	for (int waited = 0; !capture_contains(&capture, MARKER); waited += 50) {
-		if (waited > BOOT_TIMEOUT_MS)
-			fail_msg("no marker; console:\n%s", capture.text);
-		assert_int_equal(agentvm_vm_wait(vm, 50, &reason), -ETIMEDOUT);
-	}
 	/* The guest sleeps in init with both vCPUs halted in the kernel: the hard case for a kick. */
-	usleep(200000);
+	vm = start_sleeping_guest(&capture, 2);
 	assert_int_equal(agentvm_vm_wait(vm, 0, &reason), -ETIMEDOUT);
 	assert_int_equal(agentvm_vm_kill(vm), 0);
 	assert_int_equal(agentvm_vm_kill(vm), 0);
@@ -159,6 +171,102 @@ static void kill_stops_a_running_guest(void **state)
 	assert_int_equal(reason, AGENTVM_EXIT_KILLED);
 	assert_int_equal(agentvm_vm_wait(vm, -1, &reason), 0); /* ended stays ended */
 	assert_int_equal(reason, AGENTVM_EXIT_KILLED);
+	agentvm_vm_free(vm);
+}
+
+/* Whether tid is among the n thread ids in ids. */
+static bool tid_listed(const pid_t *ids, int n, pid_t tid)
+{
+	for (int i = 0; i < n; i++)
+		if (ids[i] == tid)
+			return true;
+	return false;
+}
+
+/* This process's thread ids; returns how many (at most max). */
+static int list_threads(pid_t *ids, int max)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) && n < max)
+		if (e->d_name[0] != '.')
+			ids[n++] = atoi(e->d_name);
+	closedir(d);
+	return n;
+}
+
+/*
+ * The size of the mapping holding thread tid's stack pointer, taken from
+ * /proc/self/task/TID/syscall while the thread sleeps in a system call; 0 while it runs.
+ */
+static unsigned long long stack_mapping_size(pid_t tid)
+{
+	unsigned long long sp = 0, start, end, size = 0;
+	char path[64], line[512], *field, *save, *prev = NULL, *last = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	if (strncmp(line, "running", 7) == 0)
+		return 0;
+	/* "NR ARGS... SP PC": the stack pointer is the second field from the end. */
+	for (field = strtok_r(line, " \n", &save); field; field = strtok_r(NULL, " \n", &save)) {
+		prev = last;
+		last = field;
+	}
+	assert_non_null(prev);
+	sp = strtoull(prev, NULL, 16);
+	f = fopen("/proc/self/maps", "r");
+	assert_non_null(f);
+	while (!size && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%llx", &start, &end) == 2 && start <= sp && sp < end)
+			size = end - start;
+	fclose(f);
+	assert_true(size > 0);
+	return size;
+}
+
+/*
+ * The library's threads (here two vCPUs, asleep in KVM_RUN) run on stacks smaller than a
+ * huge page: with transparent huge pages set to `always`, a default 8 MiB stack whose top
+ * is 2 MiB-aligned costs 2 MiB of resident memory for the few KiB it uses.
+ */
+static void library_threads_run_on_small_stacks(void **state)
+{
+	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	pid_t before[64], after[64];
+	int nbefore = list_threads(before, 64), nafter, checked = 0;
+	agentvm_exit_reason reason;
+	agentvm_vm *vm;
+
+	(void)state;
+	vm = start_sleeping_guest(&capture, 2);
+	nafter = list_threads(after, 64);
+	for (int i = 0; i < nafter; i++) {
+		unsigned long long size = 0;
+
+		if (tid_listed(before, nbefore, after[i]))
+			continue;
+		for (int tries = 0; !size && tries < 100; tries++) {
+			size = stack_mapping_size(after[i]);
+			if (!size)
+				usleep(10000);
+		}
+		if (!size)
+			fail_msg("thread %d never slept in a system call", (int)after[i]);
+		if (size >= 2u << 20)
+			fail_msg("thread %d's stack is in a %llu KiB mapping", (int)after[i], size >> 10);
+		checked++;
+	}
+	assert_true(checked >= 2);
+	assert_int_equal(agentvm_vm_kill(vm), 0);
+	assert_int_equal(agentvm_vm_wait(vm, 10000, &reason), 0);
 	agentvm_vm_free(vm);
 }
 
@@ -306,6 +414,7 @@ int main(void)
 		cmocka_unit_test(poweroff_ends_the_vm_as_a_poweroff),
 #endif
 		cmocka_unit_test(two_vcpus_are_both_online),
+		cmocka_unit_test(library_threads_run_on_small_stacks),
 		cmocka_unit_test(kill_stops_a_running_guest),
 		cmocka_unit_test(two_vms_at_once_in_one_process),
 		cmocka_unit_test(nothing_leaks_and_every_fd_is_cloexec),

@@ -8,13 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/thread.h"
 
 #define ENV_MAX_DEFAULTS 2
 static const char *const default_env[ENV_MAX_DEFAULTS] = {
@@ -162,7 +162,7 @@ int run_command(agentvm_vm *vm, const struct options *o)
 
 	if (pipe2(job.done, O_CLOEXEC) < 0)
 		return runner_error("cannot create a pipe: %s", strerror(errno));
-	err = pthread_create(&thread, NULL, job_thread, &job);
+	err = thread_start(&thread, job_thread, &job);
 	if (err) {
 		close(job.done[0]);
 		close(job.done[1]);

@@ -16,6 +16,7 @@
 
 #include "devices/virtio/blk_request.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 #define BLK_QUEUE_SIZE 256
 #define BLK_SEG_MAX (VIRTQ_MAX_CHAIN - 2) /* header and status take a buffer each */
@@ -234,7 +235,7 @@ static int blk_start(void *dev)
 
 	if (read(blk->stop_fd, &drained, sizeof(drained)) < 0)
 		drained = 0; /* no stale stop request: fine */
-	r = pthread_create(&blk->thread, NULL, blk_worker, blk);
+	r = thread_start(&blk->thread, blk_worker, blk);
 	if (r)
 		return error_set_errno(-r, "cannot start a disk's I/O thread");
 	blk->thread_running = true;

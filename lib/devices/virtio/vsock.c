@@ -15,6 +15,7 @@
 
 #include "devices/virtio/vsock_packet.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 #define VSOCK_QUEUE_SIZE 256
 #define RX_QUEUE 0
@@ -555,7 +556,7 @@ static int start_worker(struct virtio_vsock *vs)
 	int r;
 
 	drain(vs->stop_fd);
-	r = pthread_create(&vs->thread, NULL, vsock_worker, vs);
+	r = thread_start(&vs->thread, vsock_worker, vs);
 	if (r)
 		return error_set_errno(-r, "cannot start the vsock device's thread");
 	vs->thread_running = true;
