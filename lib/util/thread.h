@@ -1,4 +1,4 @@
-/* Starting the threads the library runs (vCPUs, device workers) with a stack sized for them. */
+/* Starting the threads the library runs (vCPUs, device workers): named, with a stack sized for them. */
 #ifndef AGENTVM_UTIL_THREAD_H
 #define AGENTVM_UTIL_THREAD_H
 
@@ -12,7 +12,14 @@
  */
 #define THREAD_STACK_SIZE (256 * 1024)
 
-/* pthread_create() with a THREAD_STACK_SIZE stack: 0, or the positive error number it gave. */
-int thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
+/* A thread name's longest length the kernel keeps (comm), without its terminating NUL. */
+#define THREAD_NAME_MAX 15
+
+/*
+ * pthread_create() with a THREAD_STACK_SIZE stack, the thread named `name` (cut to
+ * THREAD_NAME_MAX bytes) before fn runs, so that top -H, perf and gdb tell the library's
+ * threads from the embedding program's. Returns 0, or the positive error number.
+ */
+int thread_start(pthread_t *thread, const char *name, void *(*fn)(void *), void *arg);
 
 #endif

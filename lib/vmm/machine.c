@@ -250,7 +250,11 @@ int machine_start(struct machine *m)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (unsigned int i = 0; i < m->nvcpus; i++) {
-		int r = thread_start(&m->vcpus[i].thread, vcpu_thread_main, &m->vcpus[i]);
+		char name[32]; /* thread_start() keeps the first THREAD_NAME_MAX bytes */
+		int r;
+
+		snprintf(name, sizeof(name), "agentvm-vcpu%u", i);
+		r = thread_start(&m->vcpus[i].thread, name, vcpu_thread_main, &m->vcpus[i]);
 
 		if (r) {
 			err = error_set(-r, "cannot create the thread of vCPU %u", i);

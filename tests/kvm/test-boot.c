@@ -1,7 +1,7 @@
 /*
  * Boot tests against a real KVM and the real guest kernel: a guest reaches
  * init on 1 and 2 vCPUs, its reboot ends the VM with that reason, kill stops a running guest, the
- * library's threads run on small stacks, two VMs run at once in one process,
+ * library's threads are named and run on small stacks, two VMs run at once in one process,
  * and malformed kernels are refused with a clear error.
  *
  * Needs AGENTVM_TEST_KERNEL and AGENTVM_TEST_INITRD (meson sets both).
@@ -232,16 +232,31 @@ static unsigned long long stack_mapping_size(pid_t tid)
 	return size;
 }
 
+/* Thread tid's name (comm) into name, without its newline. */
+static void thread_name(pid_t tid, char *name, size_t size)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(name, (int)size, f));
+	fclose(f);
+	name[strcspn(name, "\n")] = '\0';
+}
+
 /*
- * The library's threads (here two vCPUs, asleep in KVM_RUN) run on stacks smaller than a
- * huge page: with transparent huge pages set to `always`, a default 8 MiB stack whose top
- * is 2 MiB-aligned costs 2 MiB of resident memory for the few KiB it uses.
+ * The library's threads (here two vCPUs, asleep in KVM_RUN) are named for what they do, and
+ * run on stacks smaller than a huge page: with transparent huge pages set to `always`, a
+ * default 8 MiB stack whose top is 2 MiB-aligned costs 2 MiB of resident memory for the few
+ * KiB it uses.
  */
-static void library_threads_run_on_small_stacks(void **state)
+static void library_threads_are_named_and_run_on_small_stacks(void **state)
 {
 	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	pid_t before[64], after[64];
-	int nbefore = list_threads(before, 64), nafter, checked = 0;
+	int nbefore = list_threads(before, 64), nafter, checked = 0, vcpus = 0;
 	agentvm_exit_reason reason;
 	agentvm_vm *vm;
 
@@ -250,9 +265,14 @@ static void library_threads_run_on_small_stacks(void **state)
 	nafter = list_threads(after, 64);
 	for (int i = 0; i < nafter; i++) {
 		unsigned long long size = 0;
+		char name[32];
 
 		if (tid_listed(before, nbefore, after[i]))
 			continue;
+		thread_name(after[i], name, sizeof(name));
+		if (strncmp(name, "agentvm-", 8) != 0)
+			fail_msg("thread %d is named '%s'", (int)after[i], name);
+		vcpus += strcmp(name, "agentvm-vcpu0") == 0 || strcmp(name, "agentvm-vcpu1") == 0;
 		for (int tries = 0; !size && tries < 100; tries++) {
 			size = stack_mapping_size(after[i]);
 			if (!size)
@@ -265,6 +285,7 @@ static void library_threads_run_on_small_stacks(void **state)
 		checked++;
 	}
 	assert_true(checked >= 2);
+	assert_int_equal(vcpus, 2);
 	assert_int_equal(agentvm_vm_kill(vm), 0);
 	assert_int_equal(agentvm_vm_wait(vm, 10000, &reason), 0);
 	agentvm_vm_free(vm);
@@ -414,7 +435,7 @@ int main(void)
 		cmocka_unit_test(poweroff_ends_the_vm_as_a_poweroff),
 #endif
 		cmocka_unit_test(two_vcpus_are_both_online),
-		cmocka_unit_test(library_threads_run_on_small_stacks),
+		cmocka_unit_test(library_threads_are_named_and_run_on_small_stacks),
 		cmocka_unit_test(kill_stops_a_running_guest),
 		cmocka_unit_test(two_vms_at_once_in_one_process),
 		cmocka_unit_test(nothing_leaks_and_every_fd_is_cloexec),
