@@ -223,8 +223,19 @@ def machine_context(args):
         "kernel_file": file_id(args.kernel),
         "initrd_file": file_id(args.initrd),
         "thp": {name: thp_setting(name) for name in ("enabled", "shmem_enabled")},
+        "rcu_expedited": rcu_expedited(),
         "tmp_mount": mount_of(tempfile.gettempdir()),
     }
+
+
+def rcu_expedited():
+    """Whether the host expedites RCU grace periods: on Linux 6.1 KVM_CREATE_VM waits for one
+    (doc/api.md, "Host settings"), ~20 ms of every VM's start in the test host otherwise."""
+    try:
+        with open("/sys/kernel/rcu_expedited") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return None
 
 
 def mount_of(path):
@@ -263,6 +274,8 @@ def context_lines(ctx, args):
              f"{ctx['os']}",
              f"  huge pages: anonymous memory (QEMU's RAM) {ctx['thp']['enabled']}, shared memory "
              f"(libagentvm's RAM) {ctx['thp']['shmem_enabled']}",
+             "  RCU grace periods: " + {True: "expedited", False: "normal", None: "unknown"}[
+                 ctx["rcu_expedited"]] + " (/sys/kernel/rcu_expedited)",
              f"  snapshots in: {ctx['tmp_mount']['path']} ({ctx['tmp_mount']['fstype']}, "
              f"{ctx['tmp_mount']['options']})"]
     if ctx["where"]:
