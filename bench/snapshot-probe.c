@@ -7,14 +7,14 @@
  * cold-booted VMs, each having run `echo hi`, and reports this process's
  * proportional set size (PSS) with each set alive, and how long the library
  * took from agentvm_vm_new() (cold) or agentvm_vm_restore() (clones) to the
- * command's end, and the descriptors a clone holds. One "key value" line per figure; bench/snapshot.py and
- * bench/suite.py run it and report.
+ * command's end, and the descriptors a clone holds. One "key value" line per
+ * figure; bench/snapshot.py and bench/suite.py run it and report.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -91,7 +91,7 @@ static long open_fds(void)
 }
 
 /*
- * Each VM holds about 14 descriptors (doc/api.md, "Resources"): 100 of them need more than
+ * A restored 1-vCPU VM holds 13 descriptors (doc/api.md, "Resources per VM"): 100 need more than
  * the usual soft limit of 1024. Raise it to the hard limit, as a program holding many VMs does.
  */
 static void raise_fd_limit(void)

@@ -255,7 +255,6 @@ int machine_start(struct machine *m)
 
 		snprintf(name, sizeof(name), "agentvm-vcpu%u", i);
 		r = thread_start(&m->vcpus[i].thread, name, vcpu_thread_main, &m->vcpus[i]);
-
 		if (r) {
 			err = error_set(-r, "cannot create the thread of vCPU %u", i);
 			break;
