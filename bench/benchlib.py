@@ -119,15 +119,18 @@ def tail(data, lines=15):
     return "\n".join("    | " + line for line in text[-lines:]) or "    | (nothing)"
 
 
-def run_vmm(argv, timeout, marker=MARKER):
+def run_vmm(argv, timeout, marker=MARKER, on_spawn=None):
     """Runs one VMM to its exit. Returns (measurements, console bytes), or raises BenchError
     saying what went wrong: a timeout, a non-zero exit or no marker (the bytes on stdout whose
-    arrival is timed; the init's marker line by default)."""
+    arrival is timed; the init's marker line by default). on_spawn(pid, t0), if given, learns
+    the VMM's pid and the time.monotonic() its times count from."""
     out, err = bytearray(), bytearray()
     marker_s = exit_s = None
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+    if on_spawn:
+        on_spawn(proc.pid, t0)
     deadline = t0 + timeout
     # The pidfd turns readable when the process exits, which times the exit itself rather than
     # the end of its output.

@@ -30,6 +30,7 @@ import time
 from benchlib import (MEMORY_MIB, REPO, VCPUS, AGENTVM_BASE_CMDLINE, BenchError,
                       add_common_args, check_common_args, check_inputs, context_lines,
                       emit_json, machine_context, percentile, qemu_argv, run_vmm)
+from kvmtrace import FirstEntry
 from session import SHELL_READY, QMP, Session, qemu_save
 
 FIRST_OUTPUT = b"AGENTVM-OUTPUT-42"
@@ -93,6 +94,7 @@ class Suite:
         self.agentvm_snapshot = os.path.join(workdir, "agentvm.snap")
         self.qemu_snapshot = os.path.join(workdir, "qemu.snap")
         self.serial = 0  # numbers QMP sockets
+        self.first_entry = FirstEntry()
 
     # -- command lines ----------------------------------------------------------------------
 
@@ -135,9 +137,19 @@ class Suite:
     # -- one measurement each ---------------------------------------------------------------
 
     def boot_to_init(self, vmm):
+        """Spawn to the init's marker (s) and to the VMM's first VM entry (ms; None where the
+        KVM trace events cannot be read, kvmtrace.py)."""
         argv = self.agentvm_console("reboot") if vmm == "agentvm" else \
             self.peer_console(vmm, "reboot")
-        return run_vmm(argv, self.args.timeout)[0]["marker_s"]
+        trace = self.first_entry if self.first_entry.available else None
+        if not trace:
+            return [run_vmm(argv, self.args.timeout)[0]["marker_s"], None]
+        trace.arm()
+        try:
+            marker_s = run_vmm(argv, self.args.timeout, on_spawn=trace.on_spawn)[0]["marker_s"]
+        finally:
+            entry_s = trace.first_entry_s()
+        return [marker_s, entry_s * 1e3 if entry_s is not None else None]
 
     def first_output(self, vmm, restore=False):
         """Spawn (or restore) to the first output byte of a command; the sandbox then ends."""
@@ -183,7 +195,8 @@ class Suite:
         return [percentile(rtts, 50), percentile(rtts, 99)]
 
     def idle_footprint(self, vmm):
-        """RSS and PSS (MiB), threads and fds of the VMM process of a sandbox ready for commands."""
+        """RSS and PSS (MiB), threads, fds and RSS beyond guest RAM (MiB) of the VMM process of a
+        sandbox ready for commands."""
         if vmm == "agentvm":
             argv = self.agentvm_exec(["sh", "-c", f"echo {IDLE_MARKER.decode()}; exec sleep 100000"])
             with Session(argv, self.args.timeout) as s:
@@ -265,7 +278,7 @@ class Suite:
 
 
 def process_footprint(pid):
-    """[RSS MiB, PSS MiB, threads, fds] of a process, from /proc."""
+    """[RSS MiB, PSS MiB, threads, fds, RSS beyond guest RAM MiB] of a process, from /proc."""
     rollup = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
@@ -275,7 +288,24 @@ def process_footprint(pid):
     with open(f"/proc/{pid}/status") as f:
         threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return [rollup["Rss"] / 1024, rollup["Pss"] / 1024, threads, fds]
+    return [rollup["Rss"] / 1024, rollup["Pss"] / 1024, threads, fds,
+            (rollup["Rss"] - guest_ram_rss_kib(pid)) / 1024]
+
+
+def guest_ram_rss_kib(pid):
+    """The resident part of a VMM's guest RAM: its mappings of at least the guest's memory size
+    (libagentvm's memfd, QEMU's and kvmtool's anonymous RAM block; nothing else a VMM maps is
+    that large). What is left of the RSS is the VMM's own: code, heap, stacks, buffers."""
+    ram_kib, mapping_kib = 0, 0
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split(None, 1)[0]
+            if "-" in head and not head.endswith(":"):
+                start, end = (int(x, 16) for x in head.split("-"))
+                mapping_kib = (end - start) // 1024
+            elif head == "Rss:" and mapping_kib >= MEMORY_MIB * 1024:
+                ram_kib += int(line.split()[1])
+    return ram_kib
 
 
 # (key, label, format, which VMMs, how many runs, the measurement: suite, vmm -> value or list)
@@ -284,16 +314,17 @@ def process_footprint(pid):
 def rows(args):
     rate_note = f"{args.rate_sandboxes} sandboxes"
     return [
-        ("init_s", "process start -> guest init (s)", "{:.3f}", "all", args.runs,
-         lambda s, v: s.boot_to_init(v)),
+        ("init_s|first_entry_ms", "process start -> guest init (s)|process start -> first guest "
+         "instruction (ms)", "{:.3f}|{:.0f}", "all", args.runs, lambda s, v: s.boot_to_init(v)),
         ("first_output_s", "process start -> first command output (s)", "{:.3f}", "all", args.runs,
          lambda s, v: s.first_output(v)),
         ("restore_output_s", "restore -> first command output (s)", "{:.3f}", "snapshots",
          args.runs, lambda s, v: s.first_output(v, restore=True)),
         ("rtt_p50_us|rtt_p99_us", "exec round trip of true, p50 (us)|exec round trip of true, "
          "p99 (us)", "{:.0f}", "all", args.rtt_runs, lambda s, v: s.round_trips(v)),
-        ("rss_mib|pss_mib|threads|fds", "idle sandbox: VMM RSS (MiB)|idle sandbox: VMM PSS (MiB)|"
-         "idle sandbox: VMM threads|idle sandbox: VMM fds", "{:.1f}|{:.1f}|{:.0f}|{:.0f}", "all",
+        ("rss_mib|pss_mib|threads|fds|own_rss_mib", "idle sandbox: VMM RSS (MiB)|idle sandbox: "
+         "VMM PSS (MiB)|idle sandbox: VMM threads|idle sandbox: VMM fds|idle sandbox: VMM RSS "
+         "beyond guest RAM (MiB)", "{:.1f}|{:.1f}|{:.0f}|{:.0f}|{:.1f}", "all",
          args.runs,
          lambda s, v: s.idle_footprint(v)),
         ("cold_rate_1", f"cold sandboxes/s, serial ({rate_note})", "{:.2f}", "all",
@@ -342,8 +373,9 @@ def measure_all(suite, args):
                 values = value if isinstance(value, list) else [value]
                 if not warm:
                     for k, x in zip(keys, values):
-                        results[k][vmm].append(x)
-                shown = ", ".join(f"{x:.4g}" for x in values)
+                        if x is not None:  # not measurable here (first_entry_ms)
+                            results[k][vmm].append(x)
+                shown = ", ".join("-" if x is None else f"{x:.4g}" for x in values)
                 print(f"suite: {key.split('|')[0]:<18} {vmm:<8} "
                       f"{'warm-up' if warm else f'run {i - args.warmup + 1}/{runs}':<9} {shown}",
                       file=sys.stderr, flush=True)
