@@ -3,23 +3,32 @@
 #define AGENTVM_UTIL_THREAD_H
 
 #include <pthread.h>
+#include <stddef.h>
 
 /*
- * Far more than any of our threads' deepest call chain (a few KiB; the vsock worker's frame,
- * the largest, is ~6 KiB), and well under 2 MiB: a default 8 MiB stack whose top happens to be
- * 2 MiB-aligned gets a transparent huge page where the host's THP setting is `always`, which is
- * 2 MiB of resident memory per thread for a few KiB used.
+ * For a thread that runs only our code: far more than its deepest call chain (a few KiB; the
+ * vsock worker's frame, the largest, is ~6 KiB).
  */
-#define THREAD_STACK_SIZE (256 * 1024)
+#define THREAD_STACK_OWN (256 * 1024)
+
+/*
+ * For a thread that also runs the embedding program's callbacks (a vCPU thread runs the console
+ * callback, maybe Python through ctypes): the 8 MiB a thread gets by default, which callbacks in
+ * any language may count on.
+ */
+#define THREAD_STACK_CALLBACKS (8 * 1024 * 1024)
 
 /* A thread name's longest length the kernel keeps (comm), without its terminating NUL. */
 #define THREAD_NAME_MAX 15
 
 /*
- * pthread_create() with a THREAD_STACK_SIZE stack, the thread named `name` (cut to
+ * pthread_create() with a stack of stack_size bytes, the thread named `name` (cut to
  * THREAD_NAME_MAX bytes) before fn runs, so that top -H, perf and gdb tell the library's
- * threads from the embedding program's. Returns 0, or the positive error number.
+ * threads from the embedding program's. Every stack is kept out of transparent huge pages: a
+ * stack whose top happens to be 2 MiB-aligned gets one where the host's THP setting is
+ * `always`, 2 MiB resident for the few KiB it uses. Returns 0, or the positive error number.
  */
-int thread_start(pthread_t *thread, const char *name, void *(*fn)(void *), void *arg);
+int thread_start(pthread_t *thread, const char *name, size_t stack_size, void *(*fn)(void *),
+		 void *arg);
 
 #endif

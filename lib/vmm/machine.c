@@ -254,7 +254,9 @@ int machine_start(struct machine *m)
 		int r;
 
 		snprintf(name, sizeof(name), "agentvm-vcpu%u", i);
-		r = thread_start(&m->vcpus[i].thread, name, vcpu_thread_main, &m->vcpus[i]);
+		/* A vCPU thread runs the console callback. */
+		r = thread_start(&m->vcpus[i].thread, name, THREAD_STACK_CALLBACKS, vcpu_thread_main,
+				 &m->vcpus[i]);
 		if (r) {
 			err = error_set(-r, "cannot create the thread of vCPU %u", i);
 			break;

@@ -162,7 +162,7 @@ int run_command(agentvm_vm *vm, const struct options *o)
 
 	if (pipe2(job.done, O_CLOEXEC) < 0)
 		return runner_error("cannot create a pipe: %s", strerror(errno));
-	err = thread_start(&thread, "agentvm-job", job_thread, &job);
+	err = thread_start(&thread, "agentvm-job", THREAD_STACK_OWN, job_thread, &job);
 	if (err) {
 		close(job.done[0]);
 		close(job.done[1]);

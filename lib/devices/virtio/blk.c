@@ -235,7 +235,7 @@ static int blk_start(void *dev)
 
 	if (read(blk->stop_fd, &drained, sizeof(drained)) < 0)
 		drained = 0; /* no stale stop request: fine */
-	r = thread_start(&blk->thread, "agentvm-blk", blk_worker, blk);
+	r = thread_start(&blk->thread, "agentvm-blk", THREAD_STACK_OWN, blk_worker, blk);
 	if (r)
 		return error_set_errno(-r, "cannot start a disk's I/O thread");
 	blk->thread_running = true;

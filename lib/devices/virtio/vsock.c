@@ -556,7 +556,7 @@ static int start_worker(struct virtio_vsock *vs)
 	int r;
 
 	drain(vs->stop_fd);
-	r = thread_start(&vs->thread, "agentvm-vsock", vsock_worker, vs);
+	r = thread_start(&vs->thread, "agentvm-vsock", THREAD_STACK_OWN, vsock_worker, vs);
 	if (r)
 		return error_set_errno(-r, "cannot start the vsock device's thread");
 	vs->thread_running = true;
