@@ -11,13 +11,14 @@
 #include <unistd.h>
 
 #include "kvm/memory.h"
+#include "snapshot/format.h"
 #include "util/file.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-#define PAGE 4096u
+#define PAGE SNAPSHOT_PAGE_SIZE
 #define RECORD_MAGIC "AGVMPAGE"
 #define RECORD_VERSION 1u
 
