@@ -210,8 +210,6 @@ static int restore(struct snapshot_file *f, const char *path, const struct machi
 	if (!err)
 		err = machine_build(&mc, &ram, &m);
 	free(disks); /* machine_build() copied the paths */
-	if (!err && !ram.compressed)
-		snapshot_pages_apply(&m->memory, path, f->fd, &m->pages_learner);
 	if (!err)
 		err = arch_cpu_features_check(m, f->header.cpu_features);
 	if (!err)
@@ -222,11 +220,15 @@ static int restore(struct snapshot_file *f, const char *path, const struct machi
 		err = arch_snapshot_restore(m, &f->state);
 	if (!err)
 		err = devices_restore(m, &f->state, standby);
-	if (err)
+	if (err) {
 		machine_destroy(m);
-	else
-		*out = m;
-	return err;
+		return err;
+	}
+	/* Last, once nothing can refuse the snapshot: copies made for a failed restore are wasted. */
+	if (!ram.compressed)
+		snapshot_pages_apply(&m->memory, path, f->fd, &m->pages_learner);
+	*out = m;
+	return 0;
 }
 
 int machine_snapshot_restore(const char *path, const struct machine_config *cfg,
