@@ -1,5 +1,5 @@
 #!/bin/bash
-# agentvm-exec -- CMD end to end on the guest agent's initramfs: exit
+# agentvm-exec -- CMD end to end on the guest agent's initramfs (and its uncompressed twin): exit
 # statuses, stdout and stderr apart, 20 MiB of binary output byte-exact,
 # MiBs of stdin through cat, env and cwd, 126/127, 124 on timeout, 128+N
 # for a signal, --copy-in/--copy-out, --snapshot-out/--restore across
@@ -14,6 +14,15 @@ export AGENTVM_KERNEL=$kernel AGENTVM_INITRD=$initrd
 run=("$exe" --memory 256)
 
 check "true exits 0" 0 "" "" "${run[@]}" -- true
+# The uncompressed twin of the default initramfs is a plain newc archive and boots the same agent.
+uncompressed=${AGENTVM_TEST_AGENT_INITRD_UNCOMPRESSED:?}
+if [[ $(head -c 6 "$uncompressed") == 070701 ]] && gzip -dc "$initrd" | cmp -s "$uncompressed" -; then
+	pass "the uncompressed initramfs is the default one, unpacked"
+else
+	echo "FAIL $uncompressed is not $initrd uncompressed"; failed=$((failed + 1))
+fi
+check "the uncompressed initramfs boots the agent" 0 "^hello$" "" \
+	"${run[@]}" --initrd "$uncompressed" -- echo hello
 # The guest's wall clock is the host's (x86_64: kvmclock; arm64: the PL031 RTC), not 1970.
 # A minute of slack: the test host takes seconds to boot a guest.
 guest_now=$("${run[@]}" -- date +%s) host_now=$(date +%s)
