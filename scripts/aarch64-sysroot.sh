@@ -19,9 +19,9 @@ packages=(
 	# the guest initramfs (the default guest's busybox) and the test host's userland
 	busybox-static bash libtinfo6
 	# the tools tests/kvm's scripts run in the test host: sh, coreutils, grep, sed, find, cmp,
-	# awk, flock and setpriv, mkfs.ext4/e2fsck/debugfs, pgrep; then the libraries those
+	# awk, flock and setpriv, mkfs.ext4/e2fsck/debugfs, pgrep, gzip; then the libraries those
 	# programs link (not every library the packages depend on: only these programs must run)
-	dash coreutils grep sed findutils diffutils mawk util-linux e2fsprogs procps
+	dash coreutils grep sed findutils diffutils mawk util-linux e2fsprogs procps gzip
 	libacl1 libattr1 libgmp10 libselinux1 libpcre2-8-0 libcap-ng0
 	libext2fs2 libcom-err2 libss2 libblkid1 libuuid1
 	libproc2-0 libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblzma5 libzstd1 liblz4-1
