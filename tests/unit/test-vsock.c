@@ -457,6 +457,61 @@ static void guest_close_frees_the_connection(void **state)
 	}
 }
 
+/* Bytes cross connection `port` both ways. */
+static void assert_talks(struct fixture *f, int fd, uint32_t port)
+{
+	struct virtio_vsock_hdr h;
+	char buf[8];
+
+	assert_int_equal(write(fd, "ping", 4), 4);
+	h = next_rx(f, buf, sizeof(buf));
+	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RW);
+	assert_int_equal(h.src_port, port);
+	assert_memory_equal(buf, "ping", 4);
+	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "pong", 4, 65536, 0);
+	read_exactly(fd, buf, 4);
+	assert_memory_equal(buf, "pong", 4);
+}
+
+/* The guest resets connection `port`; the host reads end of stream, its slot is free. */
+static void guest_resets(struct fixture *f, int fd, uint32_t port)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[8];
+
+	guest_send(f, VIRTIO_VSOCK_OP_RST, port, 0, NULL, 0, 65536, 0);
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+}
+
+/*
+ * The worker looks only at slots up to the highest one in use: a connection
+ * above freed slots, one left below a top slot that was freed, and one in a
+ * slot taken again are all served.
+ */
+static void connections_in_any_slot_are_served(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port[3];
+	int fd[3];
+
+	for (int i = 0; i < 3; i++)
+		fd[i] = establish(f, &port[i], 65536); /* slots 0, 1, 2 */
+	guest_resets(f, fd[0], port[0]);
+	guest_resets(f, fd[1], port[1]);
+	assert_talks(f, fd[2], port[2]); /* above two free slots */
+	fd[0] = establish(f, &port[0], 65536); /* slot 0 again, below the one in use */
+	assert_talks(f, fd[0], port[0]);
+	guest_resets(f, fd[2], port[2]); /* the top slot goes */
+	assert_talks(f, fd[0], port[0]);
+	fd[1] = establish(f, &port[1], 65536); /* slot 1, above the rest again */
+	assert_talks(f, fd[1], port[1]);
+	assert_talks(f, fd[0], port[0]);
+	guest_resets(f, fd[0], port[0]);
+	guest_resets(f, fd[1], port[1]);
+}
+
 /* A VM that stops ends a connect() the guest will never answer, and refuses new ones. */
 static void host_stop_ends_waiting_connects(void **state)
 {
@@ -818,6 +873,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(connect_needs_a_running_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(host_stop_ends_waiting_connects, setup, teardown),
 		cmocka_unit_test_setup_teardown(guest_close_frees_the_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(connections_in_any_slot_are_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(pause_and_resume_keep_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(pause_gives_back_the_held_rx_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(restored_clone_resets_the_guest_and_connects, setup,
