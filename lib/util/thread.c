@@ -2,30 +2,18 @@
 #include "util/thread.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 struct thread_start {
 	void *(*fn)(void *);
 	void *arg;
 	char name[THREAD_NAME_MAX + 1];
 };
-
-/* Keep the calling thread's stack in 4 KiB pages (best effort: a huge page costs memory only). */
-static void stack_without_huge_pages(void)
-{
-	pthread_attr_t attr;
-	void *stack;
-	size_t size;
-
-	if (pthread_getattr_np(pthread_self(), &attr))
-		return;
-	if (pthread_attr_getstack(&attr, &stack, &size) == 0)
-		madvise(stack, size, MADV_NOHUGEPAGE);
-	pthread_attr_destroy(&attr);
-}
 
 /*
  * The thread names itself: naming another thread goes through /proc/self/task, which an
@@ -37,14 +25,36 @@ static void *thread_main(void *p)
 
 	free(p);
 	prctl(PR_SET_NAME, start.name, 0, 0, 0);
-	stack_without_huge_pages();
 	return start.fn(start.arg);
 }
 
-int thread_start(pthread_t *thread, const char *name, size_t stack_size, void *(*fn)(void *),
-		 void *arg)
+/* A stack of `size` bytes above a guard page, out of huge pages before anything touches it. */
+static int stack_map(struct thread *thread, size_t size)
+{
+	size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *map = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+
+	if (map == MAP_FAILED)
+		return errno;
+	/* Best effort: without it a huge page costs memory, nothing else. */
+	madvise(map + guard, size, MADV_NOHUGEPAGE);
+	if (mprotect(map, guard, PROT_NONE) < 0) {
+		int err = errno;
+
+		munmap(map, size + guard);
+		return err;
+	}
+	thread->stack_map = map;
+	thread->stack_map_size = size + guard;
+	return 0;
+}
+
+int thread_start(struct thread *thread, const char *name, size_t stack_size,
+		 void *(*fn)(void *), void *arg)
 {
 	struct thread_start *start = calloc(1, sizeof(*start));
+	size_t guard = (size_t)sysconf(_SC_PAGESIZE);
 	pthread_attr_t attr;
 	int r;
 
@@ -53,14 +63,29 @@ int thread_start(pthread_t *thread, const char *name, size_t stack_size, void *(
 	start->fn = fn;
 	start->arg = arg;
 	strncpy(start->name, name, THREAD_NAME_MAX);
+	r = stack_map(thread, stack_size);
+	if (r) {
+		free(start);
+		return r;
+	}
 	r = pthread_attr_init(&attr);
 	if (!r) {
-		r = pthread_attr_setstacksize(&attr, stack_size);
+		r = pthread_attr_setstack(&attr, (uint8_t *)thread->stack_map + guard, stack_size);
 		if (!r)
-			r = pthread_create(thread, &attr, thread_main, start);
+			r = pthread_create(&thread->id, &attr, thread_main, start);
 		pthread_attr_destroy(&attr);
 	}
-	if (r)
+	if (r) {
 		free(start);
+		munmap(thread->stack_map, thread->stack_map_size);
+		thread->stack_map = NULL;
+	}
 	return r;
+}
+
+void thread_join(struct thread *thread)
+{
+	pthread_join(thread->id, NULL);
+	munmap(thread->stack_map, thread->stack_map_size);
+	thread->stack_map = NULL;
 }

@@ -276,7 +276,7 @@ static void kick_all(struct machine *m)
 {
 	for (unsigned int i = 0; i < m->nvcpus; i++)
 		if (m->vcpus && m->vcpus[i].thread_started)
-			kick_thread(m->vcpus[i].thread);
+			kick_thread(m->vcpus[i].thread.id);
 }
 
 void machine_request_end(struct machine *m, enum machine_end_reason reason, const char *detail)
@@ -400,7 +400,7 @@ void machine_destroy(struct machine *m)
 		machine_request_end(m, MACHINE_END_KILLED, NULL);
 		for (unsigned int i = 0; i < m->nvcpus; i++)
 			if (m->vcpus[i].thread_started)
-				pthread_join(m->vcpus[i].thread, NULL);
+				thread_join(&m->vcpus[i].thread);
 		for (unsigned int i = 0; i < m->nvcpus; i++)
 			if (m->vcpus[i].machine)
 				vcpu_destroy(&m->vcpus[i]);

@@ -18,6 +18,7 @@
 #include "devices/serial/uart_8250.h"
 #include "kvm/kvm.h"
 #include "kvm/memory.h"
+#include "util/thread.h"
 #include "vmm/snapshot_pages.h"
 
 #define MACHINE_MAX_VCPUS 64
@@ -62,7 +63,7 @@ struct vcpu {
 	unsigned int index;
 	int fd;
 	struct kvm_run *run;
-	pthread_t thread;
+	struct thread thread;
 	bool thread_started;
 };
 

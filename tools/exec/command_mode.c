@@ -157,7 +157,7 @@ int run_command(agentvm_vm *vm, const struct options *o)
 {
 	struct job job = { .vm = vm, .o = o };
 	struct pollfd fds[2];
-	pthread_t thread;
+	struct thread thread;
 	int sig = 0, err;
 
 	if (pipe2(job.done, O_CLOEXEC) < 0)
@@ -174,7 +174,7 @@ int run_command(agentvm_vm *vm, const struct options *o)
 		sig = interrupt_pending();
 	if (sig)
 		agentvm_vm_kill(vm); /* the job's calls return at once, saying the VM stopped */
-	pthread_join(thread, NULL);
+	thread_join(&thread);
 	close(job.done[0]);
 	close(job.done[1]);
 	return sig ? 128 + sig : job.status;

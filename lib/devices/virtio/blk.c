@@ -32,7 +32,7 @@ struct virtio_blk {
 	char id[BLK_ID_BYTES];
 	struct virtio_blk_config config;
 
-	pthread_t thread;
+	struct thread thread;
 	bool thread_running;
 	int stop_fd;
 	struct virtq_chain chain;  /* the worker's scratch: large, so not on its stack */
@@ -262,7 +262,7 @@ static void blk_stop(void *dev)
 		return;
 	if (write(blk->stop_fd, &one, sizeof(one)) < 0)
 		return; /* cannot happen for a fresh eventfd; joining would then hang */
-	pthread_join(blk->thread, NULL);
+	thread_join(&blk->thread);
 	blk->thread_running = false;
 }
 

@@ -74,7 +74,7 @@ struct virtio_vsock {
 	 * (activate, reset, pause, resume), which its lock serializes: so these need
 	 * not `lock`, and joining must not hold it, as the worker needs it to finish.
 	 */
-	pthread_t thread;
+	struct thread thread;
 	bool thread_running;
 
 	pthread_mutex_t lock; /* everything below; the worker drops it only to poll */
@@ -586,7 +586,7 @@ static void stop_worker(struct virtio_vsock *vs)
 		return;
 	if (write(vs->stop_fd, &one, sizeof(one)) < 0)
 		return; /* cannot happen for a fresh eventfd; joining would then hang */
-	pthread_join(vs->thread, NULL);
+	thread_join(&vs->thread);
 	vs->thread_running = false;
 }
 
