@@ -62,8 +62,12 @@ int main(int argc, char **argv)
 		if (agentvm_vm_exec(vm, &opts, &r))
 			return fail("exec");
 		printf("%.1f %llu\n", now_us() - start, (unsigned long long)r->wall_us);
-		if (r->exit_code != 0)
-			return fail("true did not exit 0");
+		if (r->exit_code != 0) {
+			/* No library error to show: say how it ended instead. */
+			fprintf(stderr, "exec-rtt: true did not exit 0 but %d (signal %d, flags 0x%x) on exec %ld\n",
+				r->exit_code, r->signal, r->flags, i + 1);
+			return 1;
+		}
 		agentvm_exec_result_free(r);
 	}
 	agentvm_vm_free(vm);
