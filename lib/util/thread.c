@@ -54,7 +54,6 @@ int thread_start(struct thread *thread, const char *name, size_t stack_size,
 		 void *(*fn)(void *), void *arg)
 {
 	struct thread_start *start = calloc(1, sizeof(*start));
-	size_t guard = (size_t)sysconf(_SC_PAGESIZE);
 	pthread_attr_t attr;
 	int r;
 
@@ -70,7 +69,11 @@ int thread_start(struct thread *thread, const char *name, size_t stack_size,
 	}
 	r = pthread_attr_init(&attr);
 	if (!r) {
-		r = pthread_attr_setstack(&attr, (uint8_t *)thread->stack_map + guard, stack_size);
+		/* The stack is the mapping's top stack_size bytes, above the guard page. */
+		r = pthread_attr_setstack(&attr,
+					  (uint8_t *)thread->stack_map + thread->stack_map_size -
+						  stack_size,
+					  stack_size);
 		if (!r)
 			r = pthread_create(&thread->id, &attr, thread_main, start);
 		pthread_attr_destroy(&attr);
