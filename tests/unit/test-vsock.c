@@ -237,6 +237,18 @@ static void read_exactly(int fd, void *buf, size_t len)
 	}
 }
 
+/* The guest resets connection `port`; the host reads end of stream, its slot is free. */
+static void guest_resets(struct fixture *f, int fd, uint32_t port)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[8];
+
+	guest_send(f, VIRTIO_VSOCK_OP_RST, port, 0, NULL, 0, 65536, 0);
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+}
+
 static void bytes_both_ways_and_shutdown(void **state)
 {
 	struct fixture *f = *state;
@@ -266,11 +278,7 @@ static void bytes_both_ways_and_shutdown(void **state)
 	assert_memory_equal(buf, "late", 4);
 
 	/* The guest resets: the host reads end of stream. */
-	guest_send(f, VIRTIO_VSOCK_OP_RST, port, 0, NULL, 0, 65536, 5);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 5000), 1);
-	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
-	close(fd);
+	guest_resets(f, fd, port);
 }
 
 static void refused_and_timed_out(void **state)
@@ -471,18 +479,6 @@ static void assert_talks(struct fixture *f, int fd, uint32_t port)
 	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "pong", 4, 65536, 0);
 	read_exactly(fd, buf, 4);
 	assert_memory_equal(buf, "pong", 4);
-}
-
-/* The guest resets connection `port`; the host reads end of stream, its slot is free. */
-static void guest_resets(struct fixture *f, int fd, uint32_t port)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char buf[8];
-
-	guest_send(f, VIRTIO_VSOCK_OP_RST, port, 0, NULL, 0, 65536, 0);
-	assert_int_equal(poll(&p, 1, 5000), 1);
-	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
-	close(fd);
 }
 
 /*
