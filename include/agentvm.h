@@ -72,6 +72,28 @@ AGENTVM_API uint32_t agentvm_version_number(void);
  */
 AGENTVM_API const char *agentvm_last_error(void);
 
+/** The most VMs agentvm_set_spare_vms() keeps created ahead of need. */
+#define AGENTVM_MAX_SPARE_VMS 8
+
+/**
+ * Keep `count` KVM VMs created ahead of need in this process: agentvm_vm_new()
+ * and agentvm_vm_restore() take one instead of creating their own, and a
+ * library thread (`agentvm-spare`) creates the next in the background. On
+ * Linux 6.1-6.12 creating a VM waits for an RCU grace period (15-35 ms in the
+ * test host, doc/performance.md), the longest single step of a restore; for a
+ * process that makes sandboxes one after another, that wait leaves the
+ * critical path. Each spare holds two descriptors and a KVM VM (kernel memory
+ * and, on x86_64, a kernel thread). 0, the default, closes the spares and
+ * stops the thread. A child of fork() starts with none. KVM names a VM's
+ * debugfs directory after the thread that created it, so a VM taken from the
+ * spares is listed under that thread's id rather than the process's.
+ * Thread-safe.
+ * @return 0; -EINVAL if count is over AGENTVM_MAX_SPARE_VMS; -errno if the
+ *         thread cannot start. A spare that cannot be created (no /dev/kvm)
+ *         is no error here: agentvm_vm_new() then reports why.
+ */
+AGENTVM_API int agentvm_set_spare_vms(uint32_t count);
+
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                            */
 

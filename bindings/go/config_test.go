@@ -3,7 +3,10 @@ package agentvm
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,5 +79,58 @@ func TestErrorText(t *testing.T) {
 	}
 	if e := (&Error{Op: "kill", Errno: syscall.EINVAL}); e.Error() != "agentvm: kill: invalid argument" {
 		t.Errorf("Error() without a message = %q", e.Error())
+	}
+}
+
+// libraryThreadRuns reports whether a thread of this process is named name, waiting up to 10 s for want.
+func libraryThreadRuns(t *testing.T, name string, want bool) bool {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		comms, err := filepath.Glob("/proc/self/task/*/comm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, path := range comms {
+			if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == name {
+				found = true
+			}
+		}
+		if found == want {
+			return found
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return !want
+}
+
+func TestSpareVMs(t *testing.T) {
+	for _, bad := range []int{-1, MaxSpareVMs + 1} {
+		if err := SetSpareVMs(bad); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("SetSpareVMs(%d) = %v, want EINVAL", bad, err)
+		}
+	}
+	if err := SetSpareVMs(1); err != nil {
+		t.Fatal(err)
+	}
+	defer SetSpareVMs(0)
+	if !libraryThreadRuns(t, "agentvm-spare", true) {
+		t.Fatal("no agentvm-spare thread after SetSpareVMs(1)")
+	}
+	cfg, err := testConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NoAgent = true // started, not waited for: the VM is what comes from the spares
+	vm, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm.Close()
+	if err := SetSpareVMs(0); err != nil {
+		t.Fatal(err)
+	}
+	if libraryThreadRuns(t, "agentvm-spare", false) {
+		t.Error("the agentvm-spare thread still runs after SetSpareVMs(0)")
 	}
 }

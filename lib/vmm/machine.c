@@ -13,6 +13,7 @@
 
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/vsock.h"
+#include "kvm/spare.h"
 #include "snapshot/memory_image.h"
 #include "util/error.h"
 #include "util/thread.h"
@@ -180,7 +181,7 @@ int machine_build(const struct machine_config *cfg, const struct snapshot_ram *r
 		err = config_keep(m, cfg);
 	if (!err)
 		err = console_init(m, cfg);
-	if (!err)
+	if (!err && !kvm_spare_take(&m->kvm))
 		err = kvm_open(&m->kvm);
 	if (!err)
 		err = arch_vm_init(m);

@@ -3,7 +3,8 @@
  * is booted once and snapshotted (raw and compressed); clones restored from
  * it keep its files and processes, are independent of each other (memory,
  * clock, randomness), find the template's idle agent worker waiting for
- * them, and every kind of damaged snapshot is refused before a guest runs. Restoring in another process is covered by test-exec-cli.sh
+ * them, every kind of damaged snapshot is refused before a guest runs, and
+ * restores take VMs the library created ahead of need (agentvm_set_spare_vms()). Restoring in another process is covered by test-exec-cli.sh
  * (agentvm-exec --snapshot-out, then --restore).
  *
  * Needs AGENTVM_TEST_KERNEL and AGENTVM_TEST_AGENT_INITRD (meson sets both).
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -479,6 +481,128 @@ struct slow_exec {
 	char *out;
 };
 
+/* How many of this process's descriptors are KVM VMs. */
+static int kvm_vm_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	char path[300], target[64];
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			n += strcmp(target, "anon_inode:kvm-vm") == 0;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Wait up to 20 s for the spare thread to bring the count to `want`; the count then. */
+static int kvm_vm_fds_reach(int want)
+{
+	int n = kvm_vm_fds();
+
+	for (int i = 0; i < 2000 && n != want; i++) {
+		usleep(10000);
+		n = kvm_vm_fds();
+	}
+	return n;
+}
+
+/* The id of this process's thread named `name`, or -1. */
+static int thread_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	char path[300], comm[32];
+	struct dirent *e;
+	int tid = -1;
+
+	assert_non_null(d);
+	while (tid < 0 && (e = readdir(d))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && strncmp(comm, name, strlen(name)) == 0 &&
+		    comm[strlen(name)] == '\n')
+			tid = atoi(e->d_name);
+		fclose(f);
+	}
+	closedir(d);
+	return tid;
+}
+
+/* KVM's debugfs directories (<creating thread's id>-<fd>) of VMs the thread `tid` created; -1 without debugfs. */
+static int vms_created_by(int tid)
+{
+	DIR *d = opendir("/sys/kernel/debug/kvm");
+	char prefix[32];
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	snprintf(prefix, sizeof(prefix), "%d-", tid);
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+/*
+ * agentvm_set_spare_vms(): the library's thread creates VMs ahead, a restore
+ * takes one (KVM's debugfs names the thread that created a VM) and the thread
+ * makes another in its place; a fork()ed child holds none of them; 0 closes
+ * them and stops the thread at once. Needs debugfs (mounted here if it is not).
+ */
+static void spare_vms_are_made_taken_and_released(void **state)
+{
+	int before = kvm_vm_fds(), spare_tid, status;
+	agentvm_vm *clone;
+	pid_t child;
+
+	(void)state;
+	assert_int_equal(agentvm_set_spare_vms(AGENTVM_MAX_SPARE_VMS + 1), -EINVAL);
+	assert_non_null(strstr(agentvm_last_error(), "at most"));
+	if (vms_created_by(getpid()) < 0)
+		mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	if (vms_created_by(getpid()) < 0)
+		skip();
+	assert_int_equal(agentvm_set_spare_vms(2), 0);
+	assert_int_equal(kvm_vm_fds_reach(before + 2), before + 2);
+	spare_tid = thread_named("agentvm-spare");
+	assert_true(spare_tid > 0);
+	assert_int_equal(vms_created_by(spare_tid), 2);
+
+	clone = restore(raw_path);
+	expect_sh(clone, "cat /tmp/state", "template\n");
+	/* The clone's VM is one of the two: none more was made on this thread. */
+	assert_int_equal(kvm_vm_fds_reach(before + 3), before + 3);
+	assert_int_equal(vms_created_by(spare_tid), 3);
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(kvm_vm_fds() == before + 1 ? 0 : 1); /* the template's and the clone's */
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	assert_int_equal(agentvm_set_spare_vms(0), 0);
+	assert_int_equal(kvm_vm_fds(), before + 1);
+	assert_int_equal(thread_named("agentvm-spare"), -1);
+	agentvm_vm_free(clone);
+	assert_int_equal(kvm_vm_fds(), before);
+}
+
 static void *exec_slowly(void *arg)
 {
 	struct slow_exec *s = arg;
@@ -692,6 +816,7 @@ int main(void)
 		cmocka_unit_test(clones_learn_which_pages_to_copy_ahead),
 		cmocka_unit_test(exec_in_flight_survives_a_snapshot),
 		cmocka_unit_test(clone_of_a_clone),
+		cmocka_unit_test(spare_vms_are_made_taken_and_released),
 		cmocka_unit_test(damaged_snapshots_are_refused),
 		cmocka_unit_test(bad_calls),
 		cmocka_unit_test(writable_disk_refuses_snapshot),

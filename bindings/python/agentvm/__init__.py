@@ -14,7 +14,7 @@ Every failure raises an agentvm.Error subclass carrying the errno and the
 library's one-sentence detail message.
 """
 
-from ._lib import version
+from ._lib import MAX_SPARE_VMS, set_spare_vms, version
 from ._version import __version__
 from . import errors as _errors
 from .errors import *  # noqa: F401,F403 - the exception classes, listed in errors.__all__
@@ -24,6 +24,8 @@ from .stream import Stream
 __all__ = [
     "__version__",
     "version",
+    "set_spare_vms",
+    "MAX_SPARE_VMS",
     "Sandbox",
     "Stream",
     "Disk",

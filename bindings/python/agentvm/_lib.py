@@ -80,6 +80,7 @@ _PROTOTYPES = {
     "agentvm_version": (ctypes.c_char_p, []),
     "agentvm_version_number": (ctypes.c_uint32, []),
     "agentvm_last_error": (ctypes.c_char_p, []),
+    "agentvm_set_spare_vms": (ctypes.c_int, [ctypes.c_uint32]),
     "agentvm_config_new": (ctypes.c_int, [_PP]),
     "agentvm_config_free": (None, [_P]),
     "agentvm_config_set_kernel": (ctypes.c_int, [_P, ctypes.c_char_p]),
@@ -187,4 +188,21 @@ def string_array(items: List[bytes]) -> "ctypes.Array[ctypes.c_char_p]":
 def version() -> str:
     """The loaded library's version string, "MAJOR.MINOR.PATCH"."""
     return lib().agentvm_version().decode()
+
+
+MAX_SPARE_VMS = 8  # AGENTVM_MAX_SPARE_VMS
+
+
+def set_spare_vms(count: int) -> None:
+    """Keep count KVM VMs created ahead of need in this process (0 to MAX_SPARE_VMS).
+
+    Sandbox() and Sandbox.restore() then take one instead of creating their own, and a
+    library thread creates the next in the background: on Linux 6.1-6.12 creating a VM
+    waits for an RCU grace period, the longest single step of a restore. Each spare holds
+    two descriptors and a KVM VM; 0, the default, closes them.
+    """
+    if not 0 <= count <= MAX_SPARE_VMS:
+        message = f"{count} spare VMs asked for; 0 to {MAX_SPARE_VMS} are possible"
+        raise error_for(errno.EINVAL, message, "agentvm_set_spare_vms")
+    call("agentvm_set_spare_vms", count)
 

@@ -1,5 +1,8 @@
 """Snapshots and clones from Python: state survives, clones are independent, bad files are refused."""
 
+import glob
+import time
+
 import pytest
 
 import agentvm
@@ -39,3 +42,37 @@ def test_bad_snapshots_are_refused(tmp_path):
         agentvm.Sandbox.restore(junk)
     assert isinstance(e.value, (agentvm.InvalidArgument, agentvm.BadSnapshot))
     assert str(junk) in str(e.value) or "snapshot" in str(e.value)
+
+
+def _spare_thread_runs(want: bool) -> bool:
+    """Whether this process has a thread named agentvm-spare, waiting up to 10 s for want."""
+    for _ in range(1000):
+        found = False
+        for path in glob.glob("/proc/self/task/*/comm"):
+            try:
+                with open(path) as f:
+                    found = found or f.read().strip() == "agentvm-spare"
+            except OSError:
+                pass  # the thread ended meanwhile
+        if found == want:
+            return found
+        time.sleep(0.01)
+    return not want
+
+
+def test_spare_vms_serve_restores(guest, tmp_path):
+    for bad in (-1, agentvm.MAX_SPARE_VMS + 1):
+        with pytest.raises(agentvm.InvalidArgument):
+            agentvm.set_spare_vms(bad)
+    snap = tmp_path / "vm.snap"
+    with agentvm.Sandbox(**guest) as sb:
+        sb.write_file("/tmp/state", b"template")
+        sb.snapshot(snap)
+    agentvm.set_spare_vms(1)
+    try:
+        assert _spare_thread_runs(True)
+        with agentvm.Sandbox.restore(snap) as clone:
+            assert clone.read_file("/tmp/state") == b"template"
+    finally:
+        agentvm.set_spare_vms(0)
+    assert not _spare_thread_runs(False)
