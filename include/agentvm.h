@@ -82,9 +82,14 @@ AGENTVM_API const char *agentvm_last_error(void);
  * Linux 6.1-6.12 creating a VM waits for an RCU grace period (15-35 ms in the
  * test host, doc/performance.md), the longest single step of a restore; for a
  * process that makes sandboxes one after another, that wait leaves the
- * critical path. Each spare holds two descriptors and a KVM VM (kernel memory
- * and, on x86_64, a kernel thread). 0, the default, closes the spares and
- * stops the thread. A child of fork() starts with none. KVM names a VM's
+ * critical path. While it runs, the same thread also closes the last
+ * descriptor of each VM agentvm_vm_free() ends, whose teardown in KVM waits
+ * for grace periods as well (24-60 ms there): agentvm_vm_free() then returns
+ * with the VM stopped and its memory, threads and other descriptors released,
+ * and that descriptor and /dev/kvm's are closed moments later. Each spare
+ * holds two descriptors and a KVM VM (kernel memory and, on x86_64, a kernel
+ * thread). 0, the default, closes the spares and whatever is left to close
+ * and stops the thread. A child of fork() starts with none. KVM names a VM's
  * debugfs directory after the thread that created it, so a VM taken from the
  * spares is listed under that thread's id rather than the process's.
  * Thread-safe.

@@ -8,6 +8,9 @@
 #include "util/error.h"
 #include "util/thread.h"
 
+/* VMs ended by kvm_spare_release() and not closed yet; more are closed on the caller's thread. */
+#define RELEASED_MAX 64
+
 /* The pool; `lock` guards everything but `thread`, which only kvm_spare_set() touches. */
 static struct {
 	pthread_mutex_t lock;
@@ -15,6 +18,8 @@ static struct {
 	unsigned int wanted;
 	unsigned int count;
 	struct kvm vms[KVM_SPARE_MAX];
+	unsigned int nreleased;
+	struct kvm released[RELEASED_MAX];
 	/* The last creation failed (no /dev/kvm, out of descriptors): retry only after a take. */
 	bool failed;
 	bool stopping;
@@ -34,20 +39,26 @@ static void *spare_worker(void *arg)
 		struct kvm kvm;
 		int err;
 
-		if (pool.count >= pool.wanted || pool.failed) {
-			pthread_cond_wait(&pool.changed, &pool.lock);
-			continue;
-		}
-		/* Unlocked: the grace period this waits for is what the spares spare the callers. */
-		pthread_mutex_unlock(&pool.lock);
-		err = kvm_open(&kvm);
-		pthread_mutex_lock(&pool.lock);
-		if (err)
-			pool.failed = true;
-		else if (pool.stopping || pool.count >= pool.wanted)
+		/* A spare first: a caller may be about to want it; a teardown waits for nobody. */
+		if (pool.count < pool.wanted && !pool.failed) {
+			/* Unlocked: the grace period this waits for is what the spares spare the callers. */
+			pthread_mutex_unlock(&pool.lock);
+			err = kvm_open(&kvm);
+			pthread_mutex_lock(&pool.lock);
+			if (err)
+				pool.failed = true;
+			else if (pool.stopping || pool.count >= pool.wanted)
+				kvm_close(&kvm);
+			else
+				pool.vms[pool.count++] = kvm;
+		} else if (pool.nreleased) {
+			kvm = pool.released[--pool.nreleased];
+			pthread_mutex_unlock(&pool.lock);
 			kvm_close(&kvm);
-		else
-			pool.vms[pool.count++] = kvm;
+			pthread_mutex_lock(&pool.lock);
+		} else {
+			pthread_cond_wait(&pool.changed, &pool.lock);
+		}
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return NULL;
@@ -58,6 +69,13 @@ static void close_beyond(unsigned int keep)
 {
 	while (pool.count > keep)
 		kvm_close(&pool.vms[--pool.count]);
+}
+
+/* Close every released VM the worker has not. With `lock` held. */
+static void close_released(void)
+{
+	while (pool.nreleased)
+		kvm_close(&pool.released[--pool.nreleased]);
 }
 
 /*
@@ -81,6 +99,7 @@ static void after_fork_in_parent(void)
 static void after_fork_in_child(void)
 {
 	close_beyond(0);
+	close_released();
 	pool.wanted = 0;
 	pool.failed = pool.stopping = pool.thread_running = false;
 	pthread_mutex_unlock(&pool.lock);
@@ -104,6 +123,7 @@ static void worker_stop(void)
 	pool.stopping = false;
 	pool.thread_running = false;
 	close_beyond(0); /* one the worker made before it saw `stopping` */
+	close_released();
 	pthread_mutex_unlock(&pool.lock);
 }
 
@@ -160,6 +180,25 @@ bool kvm_spare_take(struct kvm *kvm)
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return taken;
+}
+
+void kvm_spare_release(struct kvm *kvm)
+{
+	bool queued = false;
+
+	if (kvm->vm_fd < 0 && kvm->sys_fd < 0)
+		return;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.thread_running && !pool.stopping && pool.nreleased < RELEASED_MAX) {
+		pool.released[pool.nreleased++] = *kvm;
+		pthread_cond_signal(&pool.changed);
+		queued = true;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	if (queued)
+		*kvm = (struct kvm){ .sys_fd = -1, .vm_fd = -1 };
+	else
+		kvm_close(kvm);
 }
 
 /* A library unloaded with dlclose() must not leave its thread running code that is gone. */

@@ -1,8 +1,10 @@
 /*
- * KVM VMs created ahead of need, for the whole process (agentvm_set_spare_vms()).
- * On Linux 6.1-6.12 KVM_CREATE_VM waits for an RCU grace period while it starts
- * the VM's NX huge page recovery thread: the longest single step of a restore.
- * A library thread makes VMs in the background so that kvm_open() can take one.
+ * KVM VMs created ahead of need and closed behind, for the whole process
+ * (agentvm_set_spare_vms()). On Linux 6.1-6.12 KVM_CREATE_VM waits for an RCU
+ * grace period while it starts the VM's NX huge page recovery thread, the
+ * longest single step of a restore, and closing a VM's last descriptor waits
+ * for grace periods too while KVM tears it down. A library thread does both
+ * in the background, off its callers' threads.
  */
 #ifndef AGENTVM_KVM_SPARE_H
 #define AGENTVM_KVM_SPARE_H
@@ -22,5 +24,12 @@ int kvm_spare_set(unsigned int count);
 
 /* Move a spare VM into *kvm: true; false when none is ready (the caller creates its own). */
 bool kvm_spare_take(struct kvm *kvm);
+
+/*
+ * kvm_close(), on the spare thread while it runs (then *kvm is left closed
+ * for the caller), else here. For the last reference to a VM: its vCPUs'
+ * descriptors and guest memory already released.
+ */
+void kvm_spare_release(struct kvm *kvm);
 
 #endif

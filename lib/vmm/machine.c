@@ -413,7 +413,7 @@ void machine_destroy(struct machine *m)
 	arch_machine_destroy(&m->arch);
 	snapshot_pages_learner_free(&m->pages_learner);
 	guest_memory_destroy(&m->memory);
-	kvm_close(&m->kvm);
+	kvm_spare_release(&m->kvm);
 	bus_destroy(&m->pio_bus);
 	bus_destroy(&m->mmio_bus);
 	uart_8250_destroy(&m->uart);

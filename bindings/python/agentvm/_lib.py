@@ -198,8 +198,9 @@ def set_spare_vms(count: int) -> None:
 
     Sandbox() and Sandbox.restore() then take one instead of creating their own, and a
     library thread creates the next in the background: on Linux 6.1-6.12 creating a VM
-    waits for an RCU grace period, the longest single step of a restore. Each spare holds
-    two descriptors and a KVM VM; 0, the default, closes them.
+    waits for an RCU grace period, the longest single step of a restore. The same thread
+    closes what close() leaves of a VM (KVM's teardown waits too). Each spare holds two
+    descriptors and a KVM VM; 0, the default, closes them.
     """
     if not 0 <= count <= MAX_SPARE_VMS:
         message = f"{count} spare VMs asked for; 0 to {MAX_SPARE_VMS} are possible"
