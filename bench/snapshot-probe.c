@@ -7,8 +7,10 @@
  * cold-booted VMs, each having run `echo hi`, and reports this process's
  * proportional set size (PSS) with each set alive, and how long the library
  * took from agentvm_vm_new() (cold) or agentvm_vm_restore() (clones) to the
- * command's end, and the descriptors a clone holds. One "key value" line per
- * figure; bench/snapshot.py and bench/suite.py run it and report.
+ * command's end, and the descriptors a clone holds; then how long a whole
+ * cycle of restore, `echo hi` and agentvm_vm_free() takes, without spare VMs
+ * and with one (agentvm_set_spare_vms()). One "key value" line per figure;
+ * bench/snapshot.py and bench/suite.py run it and report.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -23,6 +25,8 @@
 
 #define MEMORY_MIB 256
 #define MAX_VMS 128
+/* Restore-exec-free cycles per figure; the median is reported. */
+#define CYCLES 9
 
 static const char *kernel, *initrd;
 
@@ -118,6 +122,25 @@ static agentvm_vm *boot(void)
 	return vm;
 }
 
+/* The median time of CYCLES restores of `raw`, each running `echo hi` and then freed. */
+static double median_cycle_us(const char *raw)
+{
+	double us[CYCLES];
+
+	for (int i = 0; i < CYCLES; i++) {
+		agentvm_vm *vm;
+		double t0 = now_us();
+
+		if (agentvm_vm_restore(raw, NULL, &vm) || agentvm_vm_start(vm))
+			fail("restoring a VM for a cycle");
+		echo_hi(vm);
+		agentvm_vm_free(vm);
+		us[i] = now_us() - t0;
+	}
+	qsort(us, CYCLES, sizeof(us[0]), compare_doubles);
+	return us[CYCLES / 2];
+}
+
 static void snapshot(agentvm_vm *vm, const char *path, uint32_t flags, const char *name)
 {
 	struct stat st;
@@ -174,6 +197,13 @@ int main(int argc, char **argv)
 	printf("restore_output_us %.0f\n", restore_us[clones / 2]);
 	for (long i = 0; i < clones; i++)
 		agentvm_vm_free(vms[i]);
+
+	printf("cycle_us %.0f\n", median_cycle_us(raw));
+	if (agentvm_set_spare_vms(1))
+		fail("asking for a spare VM");
+	printf("spare_cycle_us %.0f\n", median_cycle_us(raw));
+	if (agentvm_set_spare_vms(0))
+		fail("releasing the spare VM");
 
 	if (cold == 0)
 		return 0;

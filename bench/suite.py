@@ -243,7 +243,9 @@ class Suite:
     def clones_memory(self, vmm):
         """Host memory (MiB) with --clones restored sandboxes alive, each having run a command;
         for libagentvm also the library's own times (ms) from agentvm_vm_new() and from
-        agentvm_vm_restore() to a command's end (the median clone), without a process start."""
+        agentvm_vm_restore() to a command's end (the median clone), without a process start,
+        and the median cycle of restore, command and agentvm_vm_free() without and with a
+        spare VM (agentvm_set_spare_vms())."""
         a = self.args
         if vmm == "agentvm":
             p = subprocess.run([a.probe, os.path.abspath(a.kernel), os.path.abspath(a.agent_initrd),
@@ -254,7 +256,7 @@ class Suite:
             f = {k: float(v) for k, v in (line.split() for line in p.stdout.decode().splitlines()
                                           if line)}
             return [f["clones_pss_kib"] / 1024, f["cold_output_us"] / 1e3,
-                    f["restore_output_us"] / 1e3]
+                    f["restore_output_us"] / 1e3, f["cycle_us"] / 1e3, f["spare_cycle_us"] / 1e3]
         sessions = []
         try:
             for _ in range(a.qemu_clones):
@@ -335,9 +337,11 @@ def rows(args):
          args.rate_runs, lambda s, v: s.rate(v, True, 1)),
         ("restored_rate_2", f"restored sandboxes/s, 2 workers ({rate_note})", "{:.2f}",
          "snapshots", args.rate_runs, lambda s, v: s.rate(v, True, 2)),
-        ("clones_mib|lib_cold_ms|lib_restore_ms",
+        ("clones_mib|lib_cold_ms|lib_restore_ms|lib_cycle_ms|lib_spare_cycle_ms",
          f"{args.clones} clones of one snapshot: host memory (MiB)|"
-         "in process: new VM -> command done (ms)|in process: restore -> command done (ms)",
+         "in process: new VM -> command done (ms)|in process: restore -> command done (ms)|"
+         "in process: restore -> done -> freed (ms)|"
+         "in process, spare VM: restore -> done -> freed (ms)",
          "{:.0f}", "snapshots", 1, lambda s, v: s.clones_memory(v)),
     ]
 
