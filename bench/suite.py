@@ -83,6 +83,18 @@ def parse_args():
     return args
 
 
+
+def run_tool(argv, timeout, what, **kwargs):
+    """subprocess.run(argv) with its output captured; a nonzero status or a run past timeout
+    (a test-host guest that stopped answering) is a BenchError, so the run is made again."""
+    try:
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{what} did not end within {timeout} s: {' '.join(argv)}") from None
+    if p.returncode != 0:
+        raise BenchError(f"{what} failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
+    return p
+
 class Suite:
     """The VMMs' command lines and the snapshots the restore rows start from."""
 
@@ -182,11 +194,8 @@ class Suite:
         """[p50, p99] of --execs round trips of /bin/busybox true, in microseconds."""
         a = self.args
         if vmm == "agentvm":
-            p = subprocess.run([a.exec_rtt, os.path.abspath(a.kernel),
-                                os.path.abspath(a.agent_initrd), str(a.execs)],
-                               capture_output=True, timeout=a.timeout + a.execs)
-            if p.returncode != 0:
-                raise BenchError(f"exec-rtt failed: {p.stderr.decode(errors='replace')}")
+            p = run_tool([a.exec_rtt, os.path.abspath(a.kernel), os.path.abspath(a.agent_initrd),
+                          str(a.execs)], a.timeout + a.execs, "exec-rtt")
             rtts = [float(line.split()[0]) for line in p.stdout.decode().splitlines()[1:] if line]
         else:
             with self.peer_sandbox(vmm) as s:
@@ -208,11 +217,8 @@ class Suite:
     def sandbox(self, vmm, restore):
         """One whole sandbox: create (boot or restore), run true, destroy."""
         if vmm == "agentvm":
-            p = subprocess.run(self.agentvm_exec(TRUE, restore), stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=self.args.timeout)
-            if p.returncode != 0:
-                raise BenchError(f"agentvm-exec failed ({p.returncode}): "
-                                 f"{p.stderr.decode(errors='replace')}")
+            run_tool(self.agentvm_exec(TRUE, restore), self.args.timeout, "agentvm-exec",
+                     stdin=subprocess.DEVNULL)
             return
         with self.peer_sandbox(vmm, restore) as s:
             s.run(" ".join(TRUE).encode())
@@ -248,11 +254,9 @@ class Suite:
         spare VM (agentvm_set_spare_vms())."""
         a = self.args
         if vmm == "agentvm":
-            p = subprocess.run([a.probe, os.path.abspath(a.kernel), os.path.abspath(a.agent_initrd),
-                                self.work, str(a.clones), "0"], capture_output=True,
-                               timeout=a.timeout * (a.clones + 2))
-            if p.returncode != 0:
-                raise BenchError(f"snapshot-probe failed: {p.stderr.decode(errors='replace')}")
+            p = run_tool([a.probe, os.path.abspath(a.kernel), os.path.abspath(a.agent_initrd),
+                          self.work, str(a.clones), "0"], a.timeout * (a.clones + 2),
+                         "snapshot-probe")
             f = {k: float(v) for k, v in (line.split() for line in p.stdout.decode().splitlines()
                                           if line)}
             return [f["clones_pss_kib"] / 1024, f["cold_output_us"] / 1e3,
@@ -269,10 +273,8 @@ class Suite:
         return [total * a.clones / a.qemu_clones]  # no in-process figures: QEMU is no library
 
     def make_snapshots(self):
-        p = subprocess.run(self.agentvm_exec(TRUE, options=["--snapshot-out", self.agentvm_snapshot]),
-                           capture_output=True, timeout=self.args.timeout)
-        if p.returncode != 0:
-            raise BenchError(f"agentvm-exec --snapshot-out failed: {p.stderr.decode(errors='replace')}")
+        run_tool(self.agentvm_exec(TRUE, options=["--snapshot-out", self.agentvm_snapshot]),
+                 self.args.timeout, "agentvm-exec --snapshot-out")
         if "qemu" in self.vmms:
             qmp = self.qmp_path()
             qemu_save(self.qemu("shell", qmp), qmp, self.qemu_snapshot, self.args.timeout)
