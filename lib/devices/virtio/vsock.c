@@ -29,6 +29,14 @@
 #define FIRST_HOST_PORT 49152u
 /* Resets owed for packets that belong to no connection; more are dropped, the guest retries. */
 #define MAX_ORPHAN_RESETS 64
+/*
+ * Handled TX chains go back to the guest with the next interrupt we send anyway (an RX
+ * packet's), or once this many wait, or after TX_DONE_WAIT_MS without one: the guest only
+ * frees them, and an interrupt of their own costs it two exits (status read, ack) for
+ * nothing else. Per exec of `true` that was 2.5 of ~3.5 interrupts.
+ */
+#define TX_DONE_MAX 32
+#define TX_DONE_WAIT_MS 2
 /* Tell the guest about freed buffer space once this much has been consumed since we last did. */
 #define CREDIT_UPDATE_STEP (VSOCK_BUF_ALLOC / 4)
 
@@ -103,6 +111,8 @@ struct virtio_vsock {
 	unsigned int rx_npayload;
 	uint32_t rx_room;
 	bool tx_used, rx_used;
+	uint16_t tx_done[TX_DONE_MAX]; /* heads of handled TX chains not yet returned */
+	unsigned int ntx_done;
 	bool rx_starved; /* we had something to send and the guest offered no RX buffer */
 	bool broken;
 	struct vsock_packet pkt;
@@ -278,6 +288,27 @@ static void handle_packet(struct virtio_vsock *vs)
 	}
 }
 
+/* Give the guest back every handled TX chain; the caller interrupts it if the queue wants. */
+static void tx_done_return(struct virtio_vsock *vs)
+{
+	for (unsigned int i = 0; i < vs->ntx_done; i++)
+		virtq_push(&vs->transport.queues[TX_QUEUE], vs->tx_done[i], 0);
+	vs->tx_used |= vs->ntx_done > 0;
+	vs->ntx_done = 0;
+}
+
+/* Interrupt the guest if what was pushed since the last round asks for it; returned TX chains ride along. */
+static void notify_guest(struct virtio_vsock *vs)
+{
+	bool rx = vs->rx_used && virtq_needs_interrupt(&vs->transport.queues[RX_QUEUE]);
+
+	if (rx || vs->tx_used)
+		tx_done_return(vs);
+	if (rx || (vs->tx_used && virtq_needs_interrupt(&vs->transport.queues[TX_QUEUE])))
+		virtio_mmio_interrupt(&vs->transport);
+	vs->rx_used = vs->tx_used = false;
+}
+
 /* Take every packet the guest has sent; false if it broke the ring. */
 static bool serve_tx(struct virtio_vsock *vs)
 {
@@ -289,8 +320,9 @@ static bool serve_tx(struct virtio_vsock *vs)
 			handle_packet(vs);
 		else if (vs->pkt.addressable && vs->pkt.hdr.op != VIRTIO_VSOCK_OP_RST)
 			queue_orphan_reset(vs, &vs->pkt.hdr);
-		virtq_push(q, vs->tx_chain.head, 0);
-		vs->tx_used = true;
+		if (vs->ntx_done == TX_DONE_MAX)
+			tx_done_return(vs);
+		vs->tx_done[vs->ntx_done++] = vs->tx_chain.head;
 	}
 	return r == 0;
 }
@@ -462,11 +494,7 @@ static bool serve(struct virtio_vsock *vs)
 		}
 		if (vs->broken)
 			return false;
-		if (vs->rx_used && virtq_needs_interrupt(rxq))
-			virtio_mmio_interrupt(&vs->transport);
-		if (vs->tx_used && virtq_needs_interrupt(txq))
-			virtio_mmio_interrupt(&vs->transport);
-		vs->rx_used = vs->tx_used = false;
+		notify_guest(vs);
 		more = virtq_enable_notify(txq);
 		/* Unused RX buffers wake us only when we were waiting for them. */
 		if (vs->rx_starved) {
@@ -530,6 +558,7 @@ static void *vsock_worker(void *arg)
 
 	pthread_mutex_lock(&vs->lock);
 	for (;;) {
+		int timeout, ready;
 		nfds_t n;
 
 		if (!serve(vs)) {
@@ -537,10 +566,14 @@ static void *vsock_worker(void *arg)
 			break;
 		}
 		n = build_pollset(vs, fds);
+		/* Held TX chains go back within TX_DONE_WAIT_MS, even when nothing else happens. */
+		timeout = vs->ntx_done ? TX_DONE_WAIT_MS : -1;
 		pthread_mutex_unlock(&vs->lock);
-		while (poll(fds, n, -1) < 0)
+		while ((ready = poll(fds, n, timeout)) < 0)
 			;
 		pthread_mutex_lock(&vs->lock);
+		if (ready == 0)
+			tx_done_return(vs); /* serve() interrupts the guest for them */
 		if (fds[POLL_STOP].revents)
 			break;
 		for (int i = 0; i < POLL_STOP; i++)
@@ -607,6 +640,7 @@ static int vsock_activate(void *dev, struct virtio_mmio *t)
 	(void)t;
 	pthread_mutex_lock(&vs->lock);
 	vs->rx_held = vs->broken = vs->event_owed = vs->event_unread = false;
+	vs->ntx_done = 0;
 	err = start_worker(vs);
 	vs->running = err == 0;
 	pthread_mutex_unlock(&vs->lock);
@@ -644,6 +678,9 @@ static void vsock_pause(void *dev)
 	if (vs->rx_held)
 		virtq_unpop(&vs->transport.queues[RX_QUEUE]);
 	vs->rx_held = false;
+	/* Handled TX chains the worker held go back now: a snapshot records no chain as the device's. */
+	tx_done_return(vs);
+	notify_guest(vs);
 	pthread_mutex_unlock(&vs->lock);
 }
 
