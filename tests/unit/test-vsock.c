@@ -610,6 +610,49 @@ static void pause_gives_back_the_held_rx_chain(void **state)
 }
 
 /*
+ * The device holds the TX chains it handled until an interrupt it sends anyway:
+ * with no RX traffic at all, they still come back (after the device's short wait).
+ */
+static void handled_tx_chains_come_back_without_rx(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port;
+	int fd = establish(f, &port, 65536);
+	int64_t deadline = now_ns() + WAIT_NS;
+	char buf[8];
+
+	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "quiet", 5, 65536, 0);
+	read_exactly(fd, buf, 5);
+	/* Every chain the guest offered (its RESPONSE, this packet) comes back. */
+	while (guest_used_idx(&f->tx) != f->tx.avail_idx) {
+		assert_true(now_ns() < deadline);
+		usleep(1000);
+	}
+	assert_true(rx_idle(f, 20)); /* no RX packet carried them back */
+	close(fd);
+}
+
+/* A pause returns every handled TX chain: a snapshot records none as the device's. */
+static void pause_returns_handled_tx_chains(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t port;
+	int fd = establish(f, &port, 65536);
+	struct virtio_mmio_state saved;
+	char buf[8];
+
+	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "a", 1, 65536, 0);
+	guest_send(f, VIRTIO_VSOCK_OP_RW, port, 0, "b", 1, 65536, 0);
+	read_exactly(fd, buf, 2); /* both handled, maybe held */
+	virtio_mmio_pause(f->t);
+	virtio_mmio_save(f->t, &saved);
+	assert_int_equal(guest_used_idx(&f->tx), f->tx.avail_idx);
+	assert_int_equal(saved.queues[1].used_idx, saved.queues[1].last_avail);
+	assert_int_equal(virtio_mmio_resume(f->t), 0);
+	close(fd);
+}
+
+/*
  * Snapshot, then restore into a clone with another CID, as another process
  * would: the guest's rings go on, its old connection is gone and it is told
  * so, and a new one works.
@@ -872,6 +915,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(connections_in_any_slot_are_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(pause_and_resume_keep_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(pause_gives_back_the_held_rx_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(handled_tx_chains_come_back_without_rx, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(pause_returns_handled_tx_chains, setup, teardown),
 		cmocka_unit_test_setup_teardown(restored_clone_resets_the_guest_and_connects, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(kept_connection_travels_with_the_snapshot, setup,
