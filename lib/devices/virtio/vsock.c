@@ -300,11 +300,13 @@ static void tx_done_return(struct virtio_vsock *vs)
 /* Interrupt the guest if what was pushed since the last round asks for it; returned TX chains ride along. */
 static void notify_guest(struct virtio_vsock *vs)
 {
-	bool rx = vs->rx_used && virtq_needs_interrupt(&vs->transport.queues[RX_QUEUE]);
+	bool rx = vs->rx_used && virtq_needs_interrupt(&vs->transport.queues[RX_QUEUE]), tx;
 
 	if (rx || vs->tx_used)
 		tx_done_return(vs);
-	if (rx || (vs->tx_used && virtq_needs_interrupt(&vs->transport.queues[TX_QUEUE])))
+	/* Asked even when RX interrupts anyway: the queue notes what it signalled. */
+	tx = vs->tx_used && virtq_needs_interrupt(&vs->transport.queues[TX_QUEUE]);
+	if (rx || tx)
 		virtio_mmio_interrupt(&vs->transport);
 	vs->rx_used = vs->tx_used = false;
 }
