@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include "util/error.h"
@@ -127,16 +126,10 @@ static void worker_stop(void)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-/* The worker must not take the embedding program's signals: it starts with all blocked. */
 static int worker_start(void)
 {
-	sigset_t all, old;
-	int r;
+	int r = thread_start(&pool.thread, "agentvm-spare", THREAD_STACK_OWN, spare_worker, NULL);
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = thread_start(&pool.thread, "agentvm-spare", THREAD_STACK_OWN, spare_worker, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		return error_set_errno(-r, "cannot start the thread that creates spare VMs");
 	pool.thread_running = true;

@@ -2,6 +2,7 @@
 #include "util/thread.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,24 @@ static int stack_map(struct thread *thread, size_t size)
 	return 0;
 }
 
+/*
+ * A new thread inherits its creator's signal mask: created with every signal
+ * blocked, no handler of the embedding program ever runs on a library thread
+ * (a vCPU thread's kick signal is unblocked by KVM only while the guest runs).
+ */
+static int create_with_signals_blocked(pthread_t *id, const pthread_attr_t *attr,
+				       struct thread_start *start)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(id, attr, thread_main, start);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
 int thread_start(struct thread *thread, const char *name, size_t stack_size,
 		 void *(*fn)(void *), void *arg)
 {
@@ -75,7 +94,7 @@ int thread_start(struct thread *thread, const char *name, size_t stack_size,
 						  stack_size,
 					  stack_size);
 		if (!r)
-			r = pthread_create(&thread->id, &attr, thread_main, start);
+			r = create_with_signals_blocked(&thread->id, &attr, start);
 		pthread_attr_destroy(&attr);
 	}
 	if (r) {

@@ -35,8 +35,9 @@ struct thread {
  * from before its first byte is written: where the host's THP setting is `always`, an 8 MiB
  * stack that glibc maps gets a 2 MiB page as soon as pthread_create() writes the thread's
  * descriptor at its top, if that top lies in a 2 MiB-aligned block of the mapping (77 of 100
- * vCPU stacks did in one process), 2 MiB resident for the few KiB the thread uses. Returns 0,
- * or the positive error number.
+ * vCPU stacks did in one process), 2 MiB resident for the few KiB the thread uses. The
+ * thread starts with every signal blocked, whatever its creator's mask. Returns 0, or the
+ * positive error number.
  */
 int thread_start(struct thread *thread, const char *name, size_t stack_size,
 		 void *(*fn)(void *), void *arg);

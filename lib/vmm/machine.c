@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,7 +231,6 @@ int machine_create(const struct machine_config *cfg, struct machine **out)
 
 int machine_start(struct machine *m)
 {
-	sigset_t all, old;
 	int err;
 
 	pthread_mutex_lock(&m->lock);
@@ -247,9 +245,7 @@ int machine_start(struct machine *m)
 	}
 	m->started = true;
 
-	/* New threads inherit this mask: no host signal handler ever runs on a vCPU thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* thread_start() blocks every signal in them: no host signal handler runs on a vCPU thread. */
 	for (unsigned int i = 0; i < m->nvcpus; i++) {
 		char name[32]; /* thread_start() keeps the first THREAD_NAME_MAX bytes */
 		int r;
@@ -265,7 +261,6 @@ int machine_start(struct machine *m)
 		m->vcpus[i].thread_started = true;
 		m->threads_running++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_unlock(&m->lock);
 	if (err)
 		machine_request_end(m, MACHINE_END_CRASH, error_get());

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -284,23 +285,50 @@ static void thread_name(pid_t tid, char *name, size_t size)
 	name[strcspn(name, "\n")] = '\0';
 }
 
+/* Thread tid's blocked signals, /proc's SigBlk: bit N-1 for signal N. */
+static unsigned long long blocked_signals(pid_t tid)
+{
+	unsigned long long mask = 0;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigBlk: %llx", &mask) == 1)
+			break;
+	fclose(f);
+	return mask;
+}
+
 /*
  * The library's threads (here two vCPUs, asleep in KVM_RUN) are named for what they do, and
  * their stacks hold no transparent huge page: with THP set to `always`, an 8 MiB stack whose
  * top is 2 MiB-aligned costs 2 MiB of resident memory for the few KiB it uses. Marking the
  * stack once the thread runs is too late (pthread_create() has written its top by then), so
  * the check is on the pages as well as the mark. A vCPU thread runs the console callback,
- * which gets a default-sized stack: this one uses 1 MiB of it.
+ * which gets a default-sized stack: this one uses 1 MiB of it. No library thread takes the
+ * program's signals: each blocks every one it can (not SIGKILL, SIGSTOP or the C library's own), a vCPU
+ * thread all but its kick signal while KVM runs the guest; the spare-VM thread, which this
+ * thread starts rather than a vCPU thread, is among them.
  */
 static void library_threads_are_named_and_keep_stacks_small(void **state)
 {
 	struct console_capture capture = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	pid_t before[64], after[64];
 	int nbefore = list_threads(before, 64), nafter, checked = 0, vcpus = 0;
+	unsigned long long all_blockable = ~0ULL & ~(1ULL << (SIGKILL - 1)) & ~(1ULL << (SIGSTOP - 1));
+	unsigned long long kick = 1ULL << (AGENTVM_KICK_SIGNAL() - 1);
+
+	/* Nor does the C library block its own signals, the ones below SIGRTMIN (32 and 33 in glibc). */
+	for (int sig = 32; sig < SIGRTMIN; sig++)
+		all_blockable &= ~(1ULL << (sig - 1));
 	agentvm_exit_reason reason;
 	agentvm_vm *vm;
 
 	(void)state;
+	assert_int_equal(agentvm_set_spare_vms(1), 0);
 	vm = start_sleeping_guest(&capture, 2, capture_console_deep);
 	nafter = list_threads(after, 64);
 	for (int i = 0; i < nafter; i++) {
@@ -330,10 +358,15 @@ static void library_threads_are_named_and_keep_stacks_small(void **state)
 				 stack.huge_kib);
 		if (strncmp(name, "agentvm-vcpu", 12) == 0 && stack.size < 4u << 20)
 			fail_msg("vCPU thread %d's stack is only %llu KiB", (int)after[i], stack.size >> 10);
+		if ((blocked_signals(after[i]) | (strncmp(name, "agentvm-vcpu", 12) ? 0 : kick)) !=
+		    all_blockable)
+			fail_msg("thread %d (%s) blocks signals %llx only", (int)after[i], name,
+				 blocked_signals(after[i]));
 		checked++;
 	}
 	assert_true(checked >= 2);
 	assert_int_equal(vcpus, 2);
+	assert_int_equal(agentvm_set_spare_vms(0), 0);
 	assert_int_equal(agentvm_vm_kill(vm), 0);
 	assert_int_equal(agentvm_vm_wait(vm, 10000, &reason), 0);
 	agentvm_vm_free(vm);
