@@ -83,7 +83,6 @@ def parse_args():
     return args
 
 
-
 def run_tool(argv, timeout, what, **kwargs):
     """subprocess.run(argv) with its output captured; a nonzero status or a run past timeout
     (a test-host guest that stopped answering) is a BenchError, so the run is made again."""
@@ -94,6 +93,7 @@ def run_tool(argv, timeout, what, **kwargs):
     if p.returncode != 0:
         raise BenchError(f"{what} failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
     return p
+
 
 class Suite:
     """The VMMs' command lines and the snapshots the restore rows start from."""
